@@ -1,0 +1,82 @@
+#ifndef PT_HTTP_H
+#define PT_HTTP_H
+
+#include "pt_core.h"
+
+typedef struct pt_http_request_s      pt_http_request_t;
+typedef struct pt_http_log_ctx_s      pt_http_log_ctx_t;
+typedef struct pt_http_cleanup_s      pt_http_cleanup_t;
+typedef struct pt_table_elt_s         pt_table_elt_t;
+
+typedef pt_int_t (*pt_http_header_handler_pt)(pt_http_request_t *r,
+    pt_table_elt_t *h, pt_uint_t offset);
+typedef u_char *(*pt_http_log_handler_pt)(pt_http_request_t *r,
+    pt_http_request_t *sr, u_char *buf, size_t len);
+
+#define PT_HTTP_LC_HEADER_LEN  32
+
+#include "pt_http_config.h"
+#include "pt_http_request.h"
+#include "pt_http_core_module.h"
+
+struct pt_http_log_ctx_s {
+    pt_connection_t     *connection;
+    pt_http_request_t   *request;
+    pt_http_request_t   *current_request;
+};
+
+#define pt_http_get_module_ctx(r, module)  (r)->ctx[module.ctx_index]
+#define pt_http_set_ctx(r, c, module)      (r)->ctx[module.ctx_index] = c;
+
+/* the parser: pt_http_parse.c */
+pt_int_t pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b);
+pt_int_t pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
+    pt_uint_t allow_underscores);
+pt_int_t pt_http_parse_uri(pt_http_request_t *r);
+pt_int_t pt_http_normalize_uri(pt_http_request_t *r, pt_uint_t merge_slashes);
+pt_int_t pt_http_validate_host(pt_str_t *host, pt_pool_t *pool,
+    pt_uint_t alloc);
+pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
+    pt_http_status_t *status);
+pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
+    off_t *out);
+
+/* the request: pt_http_request.c */
+void pt_http_init_connection(pt_connection_t *c);
+void pt_http_request_handler(pt_event_t *ev);
+void pt_http_finalize_request(pt_http_request_t *r, pt_int_t rc);
+void pt_http_free_request(pt_http_request_t *r, pt_int_t rc);
+void pt_http_close_connection(pt_connection_t *c);
+void pt_http_empty_handler(pt_event_t *wev);
+void pt_http_request_empty_handler(pt_http_request_t *r);
+void pt_http_block_reading(pt_http_request_t *r);
+void pt_http_test_reading(pt_http_request_t *r);
+u_char *pt_http_log_error_info(pt_http_request_t *r, u_char *buf,
+    size_t len);
+pt_http_cleanup_t *pt_http_cleanup_add(pt_http_request_t *r, size_t size);
+
+/* responses: pt_http_special_response.c */
+pt_int_t pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error);
+pt_int_t pt_http_send_response(pt_http_request_t *r, pt_uint_t status,
+    pt_str_t *ct, pt_str_t *body);
+
+/* the filter chains */
+typedef pt_int_t (*pt_http_output_header_filter_pt)(pt_http_request_t *r);
+typedef pt_int_t (*pt_http_output_body_filter_pt)(pt_http_request_t *r,
+    pt_chain_t *chain);
+
+extern pt_http_output_header_filter_pt  pt_http_top_header_filter;
+extern pt_http_output_body_filter_pt    pt_http_top_body_filter;
+
+pt_int_t pt_http_send_header(pt_http_request_t *r);
+const char *pt_http_status_text(pt_uint_t code);
+pt_int_t pt_http_output_filter(pt_http_request_t *r, pt_chain_t *in);
+pt_int_t pt_http_write_filter(pt_http_request_t *r, pt_chain_t *in);
+
+extern pt_uint_t    pt_http_max_module;
+extern pt_module_t  pt_http_module;
+extern pt_module_t  pt_http_core_module;
+extern pt_str_t     pt_http_html_default_types[];
+
+
+#endif /* PT_HTTP_H */

@@ -1,0 +1,193 @@
+/*
+ * Responses Portico makes itself: error pages, redirects and the short
+ * bodies of "return". Error pages are small HTML documents; a framing
+ * error also ends the connection, since what follows cannot be trusted.
+ */
+#include "pt_http.h"
+
+
+static const char  pt_http_error_tail[] =
+    "<hr><center>portico</center>" PT_CRLF
+    "</body>" PT_CRLF
+    "</html>" PT_CRLF;
+
+static const char  pt_http_error_full_tail[] =
+    "<hr><center>" PORTICO_VER "</center>" PT_CRLF
+    "</body>" PT_CRLF
+    "</html>" PT_CRLF;
+
+
+static pt_uint_t
+pt_http_closes_connection(pt_int_t error)
+{
+    switch (error) {
+    case PT_HTTP_BAD_REQUEST:
+    case PT_HTTP_REQUEST_TIME_OUT:
+    case PT_HTTP_REQUEST_ENTITY_TOO_LARGE:
+    case PT_HTTP_REQUEST_URI_TOO_LARGE:
+    case PT_HTTP_REQUEST_HEADER_TOO_LARGE:
+    case PT_HTTP_NOT_IMPLEMENTED:
+    case PT_HTTP_VERSION_NOT_SUPPORTED:
+    case PT_HTTP_INTERNAL_SERVER_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * Sends the built-in response for status error: an HTML page for 4xx and
+ * 5xx, an empty body otherwise. Returns what pt_http_finalize_request
+ * should be called with next.
+ */
+pt_int_t
+pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
+{
+    int                        n;
+    size_t                     len;
+    u_char                    *p;
+    pt_int_t                   rc;
+    pt_buf_t                  *b;
+    pt_chain_t                 out;
+    const char                *text, *tail;
+    pt_http_core_loc_conf_t   *clcf;
+
+    r->err_status = error;
+
+    if (pt_http_closes_connection(error)) {
+        r->keepalive = 0;
+        r->lingering_close = 1;
+    }
+
+    r->headers_out.status = error;
+
+    /* the request's own headers stay out of an error page */
+    r->headers_out.content_length_n = -1;
+    r->headers_out.content_length = NULL;
+    r->headers_out.last_modified_time = -1;
+    r->headers_out.last_modified = NULL;
+    r->headers_out.content_type.len = 0;
+    r->headers_out.charset.len = 0;
+
+    if (error < PT_HTTP_SPECIAL_RESPONSE || error == PT_HTTP_NOT_MODIFIED) {
+        /* 201, 204, 304: no page, just the head */
+        if (error != PT_HTTP_NO_CONTENT) {
+            r->headers_out.content_length_n = 0;
+        }
+
+        r->header_only = 1;
+        rc = pt_http_send_header(r);
+        return rc == PT_ERROR ? PT_ERROR : PT_OK;
+    }
+
+    text = pt_http_status_text(error);
+
+    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+    tail = clcf->server_tokens == PT_HTTP_SERVER_TOKENS_ON
+           ? pt_http_error_full_tail : pt_http_error_tail;
+
+    len = 2 * (text ? strlen(text) : 3)
+          + sizeof("<html>\r\n<head><title></title></head>\r\n<body>\r\n"
+                   "<center><h1></h1></center>\r\n") - 1
+          + strlen(tail);
+
+    b = pt_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return PT_ERROR;
+    }
+
+    p = b->last;
+
+    if (text == NULL) {
+        n = snprintf((char *) p, len + 1,
+                     "<html>\r\n<head><title>%03d</title></head>\r\n"
+                     "<body>\r\n<center><h1>%03d</h1></center>\r\n%s",
+                     (int) (error % 1000), (int) (error % 1000), tail);
+    } else {
+        n = snprintf((char *) p, len + 1,
+                     "<html>\r\n<head><title>%s</title></head>\r\n"
+                     "<body>\r\n<center><h1>%s</h1></center>\r\n%s",
+                     text, text, tail);
+    }
+
+    b->last = p + pt_min((size_t) pt_max(n, 0), len);
+    b->last_buf = 1;
+
+    pt_str_set(&r->headers_out.content_type, "text/html");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = pt_http_send_header(r);
+
+    if (rc == PT_ERROR || r->header_only) {
+        return rc == PT_ERROR ? PT_ERROR : PT_OK;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = pt_http_output_filter(r, &out);
+
+    return rc == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
+
+/*
+ * Sends a complete response with a body from memory (ct may be NULL for
+ * the location's default_type).
+ */
+pt_int_t
+pt_http_send_response(pt_http_request_t *r, pt_uint_t status, pt_str_t *ct,
+    pt_str_t *body)
+{
+    pt_int_t                   rc;
+    pt_buf_t                  *b;
+    pt_chain_t                 out;
+    pt_http_core_loc_conf_t   *clcf;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body ? (off_t) body->len : 0;
+
+    if (ct) {
+        r->headers_out.content_type = *ct;
+    } else {
+        clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+        r->headers_out.content_type = clcf->default_type;
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (status == PT_HTTP_NO_CONTENT || status == PT_HTTP_NOT_MODIFIED) {
+        r->headers_out.content_length_n = -1;
+        r->headers_out.content_type.len = 0;
+        r->header_only = 1;
+    }
+
+    rc = pt_http_send_header(r);
+
+    if (rc == PT_ERROR || r->header_only) {
+        return rc == PT_ERROR ? PT_ERROR : PT_OK;
+    }
+
+    b = pt_calloc_buf(r->pool);
+    if (b == NULL) {
+        return PT_ERROR;
+    }
+
+    if (body && body->len) {
+        b->pos = body->data;
+        b->last = body->data + body->len;
+        b->memory = 1;
+    }
+
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = pt_http_output_filter(r, &out);
+
+    return rc == PT_ERROR ? PT_ERROR : PT_OK;
+}

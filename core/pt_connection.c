@@ -1,0 +1,553 @@
+/* Listening sockets and the per-worker table of connections. */
+#include "pt_core.h"
+
+
+pt_listening_t *
+pt_create_listening(pt_conf_t *cf, struct sockaddr *sockaddr,
+    socklen_t socklen)
+{
+    size_t           len;
+    pt_listening_t  *ls;
+    struct sockaddr *sa;
+    u_char           text[PT_SOCKADDR_STRLEN];
+
+    ls = pt_array_push(&cf->cycle->listening);
+    if (ls == NULL) {
+        return NULL;
+    }
+
+    pt_memzero(ls, sizeof(pt_listening_t));
+
+    sa = pt_palloc(cf->pool, socklen);
+    if (sa == NULL) {
+        return NULL;
+    }
+
+    pt_memcpy(sa, sockaddr, socklen);
+
+    ls->sockaddr = sa;
+    ls->socklen = socklen;
+
+    len = pt_sock_ntop(sa, socklen, text, PT_SOCKADDR_STRLEN, 1);
+    ls->addr_text.len = len;
+    ls->addr_text.data = pt_pnalloc(cf->pool, len + 1);
+    if (ls->addr_text.data == NULL) {
+        return NULL;
+    }
+
+    pt_memcpy(ls->addr_text.data, text, len);
+    ls->addr_text.data[len] = '\0';
+
+    ls->fd = PT_INVALID_FILE;
+    ls->type = SOCK_STREAM;
+    ls->backlog = 511;
+    ls->rcvbuf = -1;
+    ls->sndbuf = -1;
+
+    return ls;
+}
+
+
+/*
+ * With reuseport, each worker slot gets its own socket for the address:
+ * the kernel spreads connections between them, and a slot's queue waits
+ * for that slot's next worker when one exits.
+ */
+pt_int_t
+pt_clone_listening(pt_cycle_t *cycle, pt_listening_t *ls)
+{
+    pt_int_t         n;
+    pt_listening_t   ols;
+    pt_core_conf_t  *ccf;
+
+    if (!ls->reuseport) {
+        return PT_OK;
+    }
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    ols = *ls;
+
+    for (n = 1; n < ccf->worker_processes; n++) {
+        ls = pt_array_push(&cycle->listening);
+        if (ls == NULL) {
+            return PT_ERROR;
+        }
+
+        *ls = ols;
+        ls->worker = n;
+    }
+
+    return PT_OK;
+}
+
+
+/* Takes over the socket of the same address and slot from the old cycle. */
+static void
+pt_listening_take_over(pt_cycle_t *cycle, pt_listening_t *ls)
+{
+    pt_uint_t        i;
+    pt_listening_t  *ols;
+
+    if (cycle->old_cycle == NULL || cycle->old_cycle->listening.nelts == 0) {
+        return;
+    }
+
+    ols = cycle->old_cycle->listening.elts;
+
+    for (i = 0; i < cycle->old_cycle->listening.nelts; i++) {
+        if (ols[i].fd == PT_INVALID_FILE || ols[i].remain
+            || ols[i].worker != ls->worker
+            || ols[i].reuseport != ls->reuseport)
+        {
+            continue;
+        }
+
+        if (pt_cmp_sockaddr(ols[i].sockaddr, ols[i].socklen, ls->sockaddr,
+                            ls->socklen, 1) != PT_OK)
+        {
+            continue;
+        }
+
+        ls->fd = ols[i].fd;
+        ls->previous = &ols[i];
+        ls->inherited = ols[i].inherited;
+        ols[i].remain = 1;
+        return;
+    }
+}
+
+
+pt_int_t
+pt_open_listening_sockets(pt_cycle_t *cycle)
+{
+    int              reuse;
+    pt_fd_t          s;
+    pt_uint_t        i;
+    pt_log_t        *log;
+    pt_listening_t  *ls;
+
+    log = cycle->log;
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+
+        pt_listening_take_over(cycle, &ls[i]);
+
+        if (ls[i].fd != PT_INVALID_FILE) {
+            continue;
+        }
+
+        s = socket(ls[i].sockaddr->sa_family, ls[i].type | SOCK_CLOEXEC, 0);
+        if (s == -1) {
+            pt_log_error(PT_LOG_EMERG, log, errno, "socket() %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            return PT_ERROR;
+        }
+
+        reuse = 1;
+
+        if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(int))
+            == -1)
+        {
+            pt_log_error(PT_LOG_EMERG, log, errno,
+                         "setsockopt(SO_REUSEADDR) %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            goto failed;
+        }
+
+        if (ls[i].reuseport
+            && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(int))
+               == -1)
+        {
+            pt_log_error(PT_LOG_EMERG, log, errno,
+                         "setsockopt(SO_REUSEPORT) %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            goto failed;
+        }
+
+        if (ls[i].sockaddr->sa_family == AF_INET6) {
+            int  ipv6only = ls[i].ipv6only;
+
+            if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &ipv6only,
+                           sizeof(int)) == -1)
+            {
+                pt_log_error(PT_LOG_EMERG, log, errno,
+                             "setsockopt(IPV6_V6ONLY) %.*s failed",
+                             PT_STR_ARG(ls[i].addr_text));
+                goto failed;
+            }
+        }
+
+        if (pt_nonblocking(s) == -1) {
+            pt_log_error(PT_LOG_EMERG, log, errno,
+                         "fcntl(O_NONBLOCK) %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            goto failed;
+        }
+
+        if (ls[i].sockaddr->sa_family == AF_UNIX) {
+            /* a stale socket file from a previous run would block bind() */
+            (void) unlink(((struct sockaddr_un *) ls[i].sockaddr)->sun_path);
+        }
+
+        if (bind(s, ls[i].sockaddr, ls[i].socklen) == -1) {
+            pt_log_error(PT_LOG_EMERG, log, errno, "bind() to %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            goto failed;
+        }
+
+        if (listen(s, ls[i].backlog) == -1) {
+            pt_log_error(PT_LOG_EMERG, log, errno, "listen() to %.*s failed",
+                         PT_STR_ARG(ls[i].addr_text));
+            goto failed;
+        }
+
+        ls[i].fd = s;
+        ls[i].listen = 1;
+        continue;
+
+    failed:
+
+        (void) close(s);
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+void
+pt_configure_listening_sockets(pt_cycle_t *cycle)
+{
+    int              value;
+    pt_uint_t        i;
+    pt_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        ls[i].log = *ls[i].logp;
+
+        if (ls[i].rcvbuf != -1) {
+            value = ls[i].rcvbuf;
+            if (setsockopt(ls[i].fd, SOL_SOCKET, SO_RCVBUF, &value,
+                           sizeof(int)) == -1)
+            {
+                pt_log_error(PT_LOG_ALERT, cycle->log, errno,
+                             "setsockopt(SO_RCVBUF, %d) %.*s failed, ignored",
+                             value, PT_STR_ARG(ls[i].addr_text));
+            }
+        }
+
+        if (ls[i].sndbuf != -1) {
+            value = ls[i].sndbuf;
+            if (setsockopt(ls[i].fd, SOL_SOCKET, SO_SNDBUF, &value,
+                           sizeof(int)) == -1)
+            {
+                pt_log_error(PT_LOG_ALERT, cycle->log, errno,
+                             "setsockopt(SO_SNDBUF, %d) %.*s failed, ignored",
+                             value, PT_STR_ARG(ls[i].addr_text));
+            }
+        }
+
+        if (ls[i].previous && ls[i].backlog != ls[i].previous->backlog) {
+            /* a changed backlog applies to a kept socket on reload */
+            if (listen(ls[i].fd, ls[i].backlog) == -1) {
+                pt_log_error(PT_LOG_ALERT, cycle->log, errno,
+                             "listen() to %.*s, backlog %d failed, ignored",
+                             PT_STR_ARG(ls[i].addr_text), ls[i].backlog);
+            }
+        }
+    }
+}
+
+
+void
+pt_close_listening_sockets(pt_cycle_t *cycle)
+{
+    pt_uint_t         i;
+    pt_listening_t   *ls;
+    pt_connection_t  *c;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        c = ls[i].connection;
+
+        if (c) {
+            if (c->read->active) {
+                (void) pt_event_del_listen(c->read, c->fd);
+            }
+
+            pt_free_connection(c);
+            c->fd = -1;
+            ls[i].connection = NULL;
+        }
+
+        /*
+         * Only the master (or a single process) owns the sockets; a worker
+         * just stops using them, so queued clients wait for a successor.
+         */
+    }
+}
+
+
+pt_connection_t *
+pt_get_connection(pt_fd_t s, pt_log_t *log)
+{
+    pt_uint_t         instance;
+    pt_event_t       *rev, *wev;
+    pt_connection_t  *c;
+    pt_cycle_t       *cycle;
+    static pt_uint_t  number;
+
+    cycle = (pt_cycle_t *) pt_cycle;
+
+    c = cycle->free_connections;
+
+    if (c == NULL) {
+        pt_close_idle_connections(cycle);
+        c = cycle->free_connections;
+    }
+
+    if (c == NULL) {
+        pt_log_error(PT_LOG_ALERT, log, 0,
+                     "%lu worker_connections are not enough",
+                     (unsigned long) cycle->connection_n);
+        return NULL;
+    }
+
+    cycle->free_connections = c->data;
+    cycle->free_connection_n--;
+
+    rev = c->read;
+    wev = c->write;
+
+    pt_memzero(c, sizeof(pt_connection_t));
+
+    c->read = rev;
+    c->write = wev;
+    c->fd = s;
+    c->log = log;
+    c->number = ++number;
+
+    instance = rev->instance;
+
+    pt_memzero(rev, sizeof(pt_event_t));
+    pt_memzero(wev, sizeof(pt_event_t));
+
+    rev->instance = !instance;
+    wev->instance = !instance;
+
+    rev->data = c;
+    wev->data = c;
+    wev->write = 1;
+    rev->log = log;
+    wev->log = log;
+
+    return c;
+}
+
+
+void
+pt_free_connection(pt_connection_t *c)
+{
+    pt_cycle_t  *cycle;
+
+    cycle = (pt_cycle_t *) pt_cycle;
+
+    c->data = cycle->free_connections;
+    cycle->free_connections = c;
+    cycle->free_connection_n++;
+}
+
+
+/*
+ * Closes a client or upstream connection: timers and posted events go, the
+ * fd is closed (which removes it from epoll). The pool is the caller's.
+ */
+void
+pt_close_connection(pt_connection_t *c)
+{
+    pt_fd_t  fd;
+
+    if (c->fd == -1) {
+        pt_log_error(PT_LOG_ALERT, c->log, 0, "connection already closed");
+        return;
+    }
+
+    if (c->read->timer_set) {
+        pt_event_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        pt_event_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        pt_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        pt_delete_posted_event(c->write);
+    }
+
+    c->read->closed = 1;
+    c->write->closed = 1;
+
+    pt_reusable_connection(c, 0);
+
+    pt_free_connection(c);
+
+    fd = c->fd;
+    c->fd = -1;
+
+    if (close(fd) == -1) {
+        pt_log_error(PT_LOG_ALERT, c->log, errno, "close() socket %d failed",
+                     fd);
+    }
+}
+
+
+/*
+ * A reusable connection is an idle keep-alive one that may be closed when
+ * connections run short or the worker shuts down.
+ */
+void
+pt_reusable_connection(pt_connection_t *c, pt_uint_t reusable)
+{
+    pt_cycle_t  *cycle;
+
+    cycle = (pt_cycle_t *) pt_cycle;
+
+    if (c->reusable) {
+        pt_queue_remove(&c->queue);
+        cycle->reusable_connections_n--;
+    }
+
+    c->reusable = reusable;
+
+    if (reusable) {
+        pt_queue_insert_head(&cycle->reusable_connections_queue, &c->queue);
+        cycle->reusable_connections_n++;
+    }
+}
+
+
+/*
+ * Closes idle keep-alive connections, oldest first: all of them when the
+ * worker is shutting down, otherwise a few to make room.
+ */
+void
+pt_close_idle_connections(pt_cycle_t *cycle)
+{
+    pt_uint_t         i, n;
+    pt_queue_t       *q;
+    pt_connection_t  *c;
+
+    n = pt_max(pt_min(32, cycle->reusable_connections_n / 8), 1);
+
+    for (i = 0; i < n || pt_exiting; i++) {
+        if (pt_queue_empty(&cycle->reusable_connections_queue)) {
+            break;
+        }
+
+        q = pt_queue_last(&cycle->reusable_connections_queue);
+        c = pt_queue_data(q, pt_connection_t, queue);
+
+        c->close = 1;
+        c->read->handler(c->read);
+    }
+}
+
+
+pt_int_t
+pt_connection_local_sockaddr(pt_connection_t *c, pt_str_t *s, pt_uint_t port)
+{
+    socklen_t       len;
+    pt_sockaddr_t   sa;
+
+    if (c->local_sockaddr == NULL || pt_inet_wildcard(c->local_sockaddr)) {
+        len = sizeof(pt_sockaddr_t);
+
+        if (getsockname(c->fd, &sa.sockaddr, &len) == -1) {
+            pt_connection_error(c, errno, "getsockname() failed");
+            return PT_ERROR;
+        }
+
+        c->local_sockaddr = pt_palloc(c->pool, len);
+        if (c->local_sockaddr == NULL) {
+            return PT_ERROR;
+        }
+
+        pt_memcpy(c->local_sockaddr, &sa, len);
+        c->local_socklen = len;
+    }
+
+    if (s == NULL) {
+        return PT_OK;
+    }
+
+    s->len = pt_sock_ntop(c->local_sockaddr, c->local_socklen, s->data,
+                          s->len, port);
+
+    return PT_OK;
+}
+
+
+pt_int_t
+pt_connection_error(pt_connection_t *c, pt_err_t err, const char *text)
+{
+    pt_uint_t  level;
+
+    if (err == ECONNRESET
+        && c->log_error == PT_ERROR_IGNORE_ECONNRESET)
+    {
+        return 0;
+    }
+
+    if (err == 0 || err == ECONNRESET || err == EPIPE || err == ENOTCONN
+        || err == ETIMEDOUT || err == ECONNREFUSED || err == ENETDOWN
+        || err == ENETUNREACH || err == EHOSTDOWN || err == EHOSTUNREACH)
+    {
+        switch (c->log_error) {
+        case PT_ERROR_IGNORE_EINVAL:
+        case PT_ERROR_IGNORE_ECONNRESET:
+        case PT_ERROR_INFO:
+            level = PT_LOG_INFO;
+            break;
+        default:
+            level = PT_LOG_ERR;
+        }
+
+    } else {
+        level = PT_LOG_ALERT;
+    }
+
+    pt_log_error(level, c->log, err, "%s", text);
+
+    return PT_ERROR;
+}
+
+
+pt_int_t
+pt_tcp_nodelay(pt_connection_t *c)
+{
+    int  on;
+
+    if (c->tcp_nodelay != PT_TCP_NODELAY_UNSET) {
+        return PT_OK;
+    }
+
+    on = 1;
+
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(int)) == -1) {
+        pt_connection_error(c, errno, "setsockopt(TCP_NODELAY) failed");
+        return PT_ERROR;
+    }
+
+    c->tcp_nodelay = PT_TCP_NODELAY_SET;
+
+    return PT_OK;
+}

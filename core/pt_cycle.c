@@ -1,0 +1,532 @@
+/*
+ * Configuration cycles, the core module (process-wide directives) and the
+ * pid file.
+ */
+#include "pt_core.h"
+
+
+static void *pt_core_module_create_conf(pt_cycle_t *cycle);
+static char *pt_core_module_init_conf(pt_cycle_t *cycle, void *conf);
+static pt_int_t pt_open_cycle_files(pt_cycle_t *cycle);
+
+
+volatile pt_cycle_t  *pt_cycle;
+pt_uint_t             pt_test_config;
+pt_uint_t             pt_dump_config;
+pt_uint_t             pt_quiet_mode;
+
+
+static pt_command_t  pt_core_commands[] = {
+
+    { pt_string("pid"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      0,
+      offsetof(pt_core_conf_t, pid),
+      NULL },
+
+    pt_null_command
+};
+
+
+static pt_core_module_t  pt_core_module_ctx = {
+    pt_string("core"),
+    pt_core_module_create_conf,
+    pt_core_module_init_conf
+};
+
+
+pt_module_t  pt_core_module = {
+    .ctx = &pt_core_module_ctx,
+    .commands = pt_core_commands,
+    .type = PT_CORE_MODULE,
+};
+
+
+static void *
+pt_core_module_create_conf(pt_cycle_t *cycle)
+{
+    pt_core_conf_t  *ccf;
+
+    ccf = pt_pcalloc(cycle->pool, sizeof(pt_core_conf_t));
+    if (ccf == NULL) {
+        return NULL;
+    }
+
+    ccf->daemon = PT_CONF_UNSET;
+    ccf->master = PT_CONF_UNSET;
+    ccf->worker_processes = PT_CONF_UNSET;
+    ccf->rlimit_nofile = PT_CONF_UNSET;
+    ccf->shutdown_timeout = PT_CONF_UNSET_MSEC;
+    ccf->user = (uid_t) PT_CONF_UNSET_UINT;
+    ccf->group = (gid_t) PT_CONF_UNSET_UINT;
+
+    if (pt_array_init(&ccf->env, cycle->pool, 1, sizeof(pt_str_t)) != PT_OK) {
+        return NULL;
+    }
+
+    return ccf;
+}
+
+
+static char *
+pt_core_module_init_conf(pt_cycle_t *cycle, void *conf)
+{
+    pt_core_conf_t  *ccf = conf;
+
+    pt_conf_init_value(ccf->daemon, 1);
+    pt_conf_init_value(ccf->master, 1);
+    pt_conf_init_value(ccf->worker_processes, 1);
+    pt_conf_init_msec_value(ccf->shutdown_timeout, 0);
+
+    if (ccf->pid.len == 0) {
+        pt_str_set(&ccf->pid, PT_PID_PATH);
+    }
+
+    if (pt_conf_full_name(cycle, &ccf->pid, 0) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    ccf->oldpid.len = ccf->pid.len + sizeof(".oldbin") - 1;
+    ccf->oldpid.data = pt_pnalloc(cycle->pool, ccf->oldpid.len + 1);
+    if (ccf->oldpid.data == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memcpy(pt_cpymem(ccf->oldpid.data, ccf->pid.data, ccf->pid.len),
+              ".oldbin", sizeof(".oldbin"));
+
+    return PT_CONF_OK;
+}
+
+
+pt_cycle_t *
+pt_init_cycle(pt_cycle_t *old_cycle)
+{
+    void              *rv;
+    pt_uint_t          i;
+    pt_log_t          *log;
+    pt_conf_t          conf;
+    pt_pool_t         *pool;
+    pt_cycle_t        *cycle;
+    pt_core_module_t  *module;
+    char               hostname[256];
+
+    pt_time_update();
+
+    log = old_cycle->log;
+
+    pool = pt_create_pool(PT_CYCLE_POOL_SIZE, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->log = log;
+
+    cycle = pt_pcalloc(pool, sizeof(pt_cycle_t));
+    if (cycle == NULL) {
+        pt_destroy_pool(pool);
+        return NULL;
+    }
+
+    cycle->pool = pool;
+    cycle->log = log;
+    cycle->old_cycle = old_cycle;
+
+    if (pt_str_dup(pool, &cycle->prefix, &old_cycle->prefix) != PT_OK
+        || pt_str_dup(pool, &cycle->conf_prefix, &old_cycle->conf_prefix)
+           != PT_OK
+        || pt_str_dup(pool, &cycle->conf_file, &old_cycle->conf_file) != PT_OK
+        || pt_str_dup(pool, &cycle->conf_param, &old_cycle->conf_param)
+           != PT_OK)
+    {
+        goto failed;
+    }
+
+    /* pt_str_dup NUL-terminates, which open() and glob() rely on */
+
+    if (pt_array_init(&cycle->listening, pool, 10, sizeof(pt_listening_t))
+        != PT_OK
+        || pt_array_init(&cycle->paths, pool, 10, sizeof(pt_str_t)) != PT_OK
+        || pt_array_init(&cycle->config_dump, pool, 1, sizeof(pt_conf_dump_t))
+           != PT_OK
+        || pt_list_init(&cycle->open_files, pool, 20, sizeof(pt_open_file_t))
+           != PT_OK)
+    {
+        goto failed;
+    }
+
+    pt_queue_init(&cycle->reusable_connections_queue);
+
+    if (gethostname(hostname, sizeof(hostname) - 1) == -1) {
+        pt_log_error(PT_LOG_EMERG, log, errno, "gethostname() failed");
+        goto failed;
+    }
+
+    hostname[sizeof(hostname) - 1] = '\0';
+    cycle->hostname.len = strlen(hostname);
+    cycle->hostname.data = pt_pnalloc(pool, cycle->hostname.len + 1);
+    if (cycle->hostname.data == NULL) {
+        goto failed;
+    }
+
+    pt_strlow(cycle->hostname.data, (u_char *) hostname,
+              cycle->hostname.len + 1);
+
+    if (pt_cycle_modules(cycle) != PT_OK) {
+        goto failed;
+    }
+
+    cycle->conf_ctx = pt_pcalloc(pool, pt_modules_n * sizeof(void *));
+    if (cycle->conf_ctx == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i]->type != PT_CORE_MODULE) {
+            continue;
+        }
+
+        module = cycle->modules[i]->ctx;
+
+        if (module->create_conf) {
+            rv = module->create_conf(cycle);
+            if (rv == NULL) {
+                goto failed;
+            }
+            cycle->conf_ctx[cycle->modules[i]->index] = rv;
+        }
+    }
+
+    pt_memzero(&conf, sizeof(pt_conf_t));
+
+    conf.args = pt_array_create(pool, 10, sizeof(pt_str_t));
+    if (conf.args == NULL) {
+        goto failed;
+    }
+
+    conf.temp_pool = pt_create_pool(PT_CYCLE_POOL_SIZE, log);
+    if (conf.temp_pool == NULL) {
+        goto failed;
+    }
+
+    conf.ctx = cycle->conf_ctx;
+    conf.cycle = cycle;
+    conf.pool = pool;
+    conf.log = log;
+    conf.module_type = PT_CORE_MODULE;
+    conf.cmd_type = PT_MAIN_CONF;
+
+    if (pt_conf_param(&conf) != PT_CONF_OK) {
+        pt_destroy_pool(conf.temp_pool);
+        goto failed;
+    }
+
+    if (pt_conf_parse(&conf, &cycle->conf_file) != PT_CONF_OK) {
+        pt_destroy_pool(conf.temp_pool);
+        goto failed;
+    }
+
+    pt_destroy_pool(conf.temp_pool);
+
+    if (pt_test_config && !pt_quiet_mode) {
+        pt_log_stderr(0, "the configuration file %.*s syntax is ok",
+                      PT_STR_ARG(cycle->conf_file));
+    }
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i]->type != PT_CORE_MODULE) {
+            continue;
+        }
+
+        module = cycle->modules[i]->ctx;
+
+        if (module->init_conf) {
+            if (module->init_conf(cycle,
+                                  cycle->conf_ctx[cycle->modules[i]->index])
+                == PT_CONF_ERROR)
+            {
+                goto failed;
+            }
+        }
+    }
+
+    if (pt_log_open_default(cycle) != PT_OK) {
+        goto failed;
+    }
+
+    if (pt_open_cycle_files(cycle) != PT_OK) {
+        goto failed;
+    }
+
+    if (!pt_test_config) {
+        if (pt_open_listening_sockets(cycle) != PT_OK) {
+            goto failed;
+        }
+
+        pt_configure_listening_sockets(cycle);
+    }
+
+    if (pt_init_modules(cycle) != PT_OK) {
+        goto failed;
+    }
+
+    cycle->log = &cycle->new_log;
+    pool->log = cycle->log;
+
+    return cycle;
+
+failed:
+
+    pt_destroy_cycle(cycle);
+
+    return NULL;
+}
+
+
+/*
+ * Opens the log files this cycle names. A file the old cycle already has
+ * open is opened again anyway: reload then also picks up renamed logs.
+ */
+static pt_int_t
+pt_open_cycle_files(pt_cycle_t *cycle)
+{
+    pt_uint_t        i;
+    pt_list_part_t  *part;
+    pt_open_file_t  *file;
+
+    part = &cycle->open_files.part;
+    file = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            file = part->elts;
+            i = 0;
+        }
+
+        if (file[i].fd == STDERR_FILENO) {
+            continue;
+        }
+
+        file[i].fd = pt_open_file(file[i].name.data, PT_FILE_APPEND, 0644);
+
+        if (file[i].fd == PT_INVALID_FILE) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "open() \"%.*s\" failed", PT_STR_ARG(file[i].name));
+            return PT_ERROR;
+        }
+    }
+
+    return PT_OK;
+}
+
+
+/* Closes what the cycle opened and frees its memory. */
+void
+pt_destroy_cycle(pt_cycle_t *cycle)
+{
+    pt_uint_t        i;
+    pt_list_part_t  *part;
+    pt_open_file_t  *file;
+    pt_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].fd != PT_INVALID_FILE && !ls[i].remain) {
+            (void) close(ls[i].fd);
+            ls[i].fd = PT_INVALID_FILE;
+        }
+    }
+
+    if (cycle->open_files.part.elts) {
+        part = &cycle->open_files.part;
+        file = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                file = part->elts;
+                i = 0;
+            }
+
+            if (file[i].fd != PT_INVALID_FILE && file[i].fd != STDERR_FILENO) {
+                (void) close(file[i].fd);
+                file[i].fd = PT_INVALID_FILE;
+            }
+        }
+    }
+
+    pt_destroy_pool(cycle->pool);
+}
+
+
+/* USR1: reopen every log file, so logrotate can move the old ones away. */
+void
+pt_reopen_files(pt_cycle_t *cycle, uid_t user)
+{
+    pt_fd_t          fd;
+    pt_uint_t        i;
+    pt_list_part_t  *part;
+    pt_open_file_t  *file;
+
+    part = &cycle->open_files.part;
+    file = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            file = part->elts;
+            i = 0;
+        }
+
+        if (file[i].fd == STDERR_FILENO || file[i].name.len == 0) {
+            continue;
+        }
+
+        fd = pt_open_file(file[i].name.data, PT_FILE_APPEND, 0644);
+
+        if (fd == PT_INVALID_FILE) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "open() \"%.*s\" failed", PT_STR_ARG(file[i].name));
+            continue;
+        }
+
+        if (user != (uid_t) PT_CONF_UNSET_UINT && geteuid() == 0) {
+            if (fchown(fd, user, -1) == -1) {
+                pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                             "chown(\"%.*s\", %d) failed",
+                             PT_STR_ARG(file[i].name), (int) user);
+            }
+        }
+
+        if (dup2(fd, file[i].fd) == -1) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "dup2(\"%.*s\") failed", PT_STR_ARG(file[i].name));
+        }
+
+        (void) close(fd);
+    }
+
+    (void) pt_log_redirect_stderr(cycle);
+}
+
+
+pt_int_t
+pt_create_pidfile(pt_str_t *name, pt_log_t *log)
+{
+    int      n;
+    pt_fd_t  fd;
+    char     pid[PT_INT_T_LEN + 2];
+
+    fd = open((char *) name->data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              0644);
+    if (fd == -1) {
+        pt_log_error(PT_LOG_EMERG, log, errno, "open() \"%.*s\" failed",
+                     PT_STR_ARG(*name));
+        return PT_ERROR;
+    }
+
+    n = snprintf(pid, sizeof(pid), "%d\n", (int) getpid());
+
+    if (pt_write_fd(fd, pid, n) != n) {
+        pt_log_error(PT_LOG_EMERG, log, errno, "write() \"%.*s\" failed",
+                     PT_STR_ARG(*name));
+        (void) close(fd);
+        return PT_ERROR;
+    }
+
+    (void) close(fd);
+
+    return PT_OK;
+}
+
+
+void
+pt_delete_pidfile(pt_cycle_t *cycle)
+{
+    pt_core_conf_t  *ccf;
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    if (unlink((char *) ccf->pid.data) == -1 && errno != ENOENT) {
+        pt_log_error(PT_LOG_ALERT, cycle->log, errno,
+                     "unlink() \"%.*s\" failed", PT_STR_ARG(ccf->pid));
+    }
+}
+
+
+/* "portico -s NAME": reads the pid file and sends the matching signal. */
+pt_int_t
+pt_signal_process(pt_cycle_t *cycle, const char *name)
+{
+    int              signo;
+    pid_t            pid;
+    pt_int_t         n;
+    pt_str_t         content;
+    pt_core_conf_t  *ccf;
+
+    if (strcmp(name, "stop") == 0) {
+        signo = SIGTERM;
+    } else if (strcmp(name, "quit") == 0) {
+        signo = SIGQUIT;
+    } else if (strcmp(name, "reopen") == 0) {
+        signo = SIGUSR1;
+    } else if (strcmp(name, "reload") == 0) {
+        signo = SIGHUP;
+    } else {
+        pt_log_error(PT_LOG_EMERG, cycle->log, 0,
+                     "invalid option: \"-s %s\"", name);
+        return 1;
+    }
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    if (pt_read_whole_file(cycle->pool, (char *) ccf->pid.data, 64, &content)
+        != PT_OK)
+    {
+        pt_log_error(PT_LOG_ERR, cycle->log, errno, "open() \"%.*s\" failed",
+                     PT_STR_ARG(ccf->pid));
+        return 1;
+    }
+
+    while (content.len
+           && (content.data[content.len - 1] == '\n'
+               || content.data[content.len - 1] == '\r'
+               || content.data[content.len - 1] == ' '))
+    {
+        content.len--;
+    }
+
+    n = pt_atoi(content.data, content.len);
+
+    if (n == PT_ERROR || n <= 0 || n > INT_MAX) {
+        pt_log_error(PT_LOG_ERR, cycle->log, 0,
+                     "invalid PID number \"%.*s\" in \"%.*s\"",
+                     PT_STR_ARG(content), PT_STR_ARG(ccf->pid));
+        return 1;
+    }
+
+    pid = (pid_t) n;
+
+    if (kill(pid, signo) == -1) {
+        pt_log_error(PT_LOG_ALERT, cycle->log, errno, "kill(%d, %d) failed",
+                     (int) pid, signo);
+        return 1;
+    }
+
+    return 0;
+}

@@ -1,0 +1,259 @@
+/*
+ * Accepting connections. A listening socket is level-triggered and drained
+ * in batches; when the process runs out of descriptors the accept events
+ * are withdrawn for a while instead of spinning on EMFILE.
+ */
+#include "pt_core.h"
+
+
+#define PT_ACCEPT_BATCH  64
+
+
+static void pt_event_accept_resume(pt_event_t *ev);
+static void pt_close_accepted_connection(pt_connection_t *c);
+
+
+static pt_event_t  pt_accept_resume_event;
+static pt_log_t    pt_accept_resume_log;
+
+
+void
+pt_event_accept(pt_event_t *ev)
+{
+    int               fd;
+    pt_err_t          err;
+    pt_uint_t         n;
+    pt_log_t         *log;
+    socklen_t         socklen;
+    pt_listening_t   *ls;
+    pt_connection_t  *c, *lc;
+    pt_event_conf_t  *ecf;
+    pt_sockaddr_t     sa;
+
+    lc = ev->data;
+    ls = lc->listening;
+    ev->ready = 0;
+
+    ecf = pt_event_get_conf(pt_cycle->conf_ctx, pt_event_core_module);
+
+    for (n = 0; n < (ecf->multi_accept ? PT_ACCEPT_BATCH * 16
+                                       : PT_ACCEPT_BATCH); n++)
+    {
+        if (pt_cycle->free_connection_n == 0) {
+            /* worker_connections reached: leave the rest in the backlog */
+            pt_log_error(PT_LOG_ALERT, ev->log, 0,
+                         "%lu worker_connections are not enough",
+                         (unsigned long) pt_cycle->connection_n);
+            pt_close_idle_connections((pt_cycle_t *) pt_cycle);
+
+            if (pt_cycle->free_connection_n == 0) {
+                (void) pt_disable_accept_events((pt_cycle_t *) pt_cycle);
+                return;
+            }
+        }
+
+        socklen = sizeof(pt_sockaddr_t);
+
+        fd = accept4(lc->fd, &sa.sockaddr, &socklen,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            err = errno;
+
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                return;
+            }
+
+            if (err == ECONNABORTED || err == EINTR || err == EPROTO) {
+                continue;
+            }
+
+            if (err == EMFILE || err == ENFILE) {
+                if (!pt_accept_disabled) {
+                    pt_log_error(PT_LOG_CRIT, ev->log, err,
+                                 "accept4() failed, not accepting for "
+                                 "%lums", (unsigned long) ecf->accept_backoff);
+                }
+
+                (void) pt_disable_accept_events((pt_cycle_t *) pt_cycle);
+
+                pt_accept_resume_log = *ev->log;
+                pt_accept_resume_event.handler = pt_event_accept_resume;
+                pt_accept_resume_event.log = &pt_accept_resume_log;
+                pt_accept_resume_event.cancelable = 1;
+                pt_event_add_timer(&pt_accept_resume_event,
+                                   ecf->accept_backoff);
+                return;
+            }
+
+            pt_log_error(PT_LOG_ALERT, ev->log, err, "accept4() failed");
+            return;
+        }
+
+        c = pt_get_connection(fd, ev->log);
+        if (c == NULL) {
+            (void) close(fd);
+            return;
+        }
+
+        c->type = SOCK_STREAM;
+
+        c->pool = pt_create_pool(ls->pool_size, ev->log);
+        if (c->pool == NULL) {
+            pt_close_accepted_connection(c);
+            return;
+        }
+
+        if (socklen > (socklen_t) sizeof(pt_sockaddr_t)) {
+            socklen = sizeof(pt_sockaddr_t);
+        }
+
+        c->sockaddr = pt_palloc(c->pool, socklen);
+        if (c->sockaddr == NULL) {
+            pt_close_accepted_connection(c);
+            return;
+        }
+
+        pt_memcpy(c->sockaddr, &sa, socklen);
+        c->socklen = socklen;
+
+        log = pt_palloc(c->pool, sizeof(pt_log_t));
+        if (log == NULL) {
+            pt_close_accepted_connection(c);
+            return;
+        }
+
+        *log = ls->log;
+
+        c->recv = pt_unix_recv;
+        c->send = pt_unix_send;
+        c->send_chain = pt_linux_send_chain;
+
+        c->log = log;
+        c->pool->log = log;
+        c->listening = ls;
+        c->local_sockaddr = ls->sockaddr;
+        c->local_socklen = ls->socklen;
+        c->start_time = pt_current_msec;
+
+        c->read->log = log;
+        c->write->log = log;
+        c->write->ready = 1;   /* a fresh socket can be written to */
+
+        c->addr_text.data = pt_pnalloc(c->pool, PT_SOCKADDR_STRLEN);
+        if (c->addr_text.data == NULL) {
+            pt_close_accepted_connection(c);
+            return;
+        }
+
+        c->addr_text.len = pt_sock_ntop(c->sockaddr, c->socklen,
+                                        c->addr_text.data,
+                                        PT_SOCKADDR_STRLEN, 0);
+
+        if (pt_event_add_conn(c) != PT_OK) {
+            pt_close_accepted_connection(c);
+            return;
+        }
+
+        log->data = NULL;
+        log->handler = NULL;
+
+        ls->handler(c);
+    }
+}
+
+
+static void
+pt_event_accept_resume(pt_event_t *ev)
+{
+    (void) pt_enable_accept_events((pt_cycle_t *) pt_cycle);
+}
+
+
+pt_int_t
+pt_enable_accept_events(pt_cycle_t *cycle)
+{
+    pt_uint_t         i;
+    pt_listening_t   *ls;
+    pt_connection_t  *c;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        c = ls[i].connection;
+
+        if (c == NULL || c->read->active) {
+            continue;
+        }
+
+        if (pt_event_add_listen(c->read, c->fd) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    pt_accept_disabled = 0;
+
+    return PT_OK;
+}
+
+
+pt_int_t
+pt_disable_accept_events(pt_cycle_t *cycle)
+{
+    pt_uint_t         i;
+    pt_listening_t   *ls;
+    pt_connection_t  *c;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        c = ls[i].connection;
+
+        if (c == NULL || !c->read->active) {
+            continue;
+        }
+
+        if (pt_event_del_listen(c->read, c->fd) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    pt_accept_disabled = 1;
+
+    return PT_OK;
+}
+
+
+static void
+pt_close_accepted_connection(pt_connection_t *c)
+{
+    pt_fd_t  fd;
+
+    pt_free_connection(c);
+
+    fd = c->fd;
+    c->fd = -1;
+
+    if (close(fd) == -1) {
+        pt_log_error(PT_LOG_ALERT, c->log, errno, "close() socket failed");
+    }
+
+    if (c->pool) {
+        pt_destroy_pool(c->pool);
+    }
+}
+
+
+/*
+ * Called after each loop iteration: accepting stopped for lack of free
+ * connections resumes once some are free again.
+ */
+void
+pt_event_accept_check(pt_cycle_t *cycle)
+{
+    if (pt_accept_disabled && !pt_accept_resume_event.timer_set
+        && cycle->free_connection_n > cycle->connection_n / 16)
+    {
+        (void) pt_enable_accept_events(cycle);
+    }
+}

@@ -1,0 +1,436 @@
+/*
+ * Memory pools: a list of blocks carved from the front, a list of large
+ * allocations that go straight to malloc, and a list of cleanups.
+ *
+ * The first block starts with the pt_pool_t header; later blocks only with
+ * pt_pool_data_t. Every block has the size of the first. A block that has
+ * failed to serve a request more than four times is skipped afterwards, so
+ * a long-lived pool does not scan a growing list of nearly full blocks.
+ */
+#include "pt_core.h"
+
+
+#define PT_POOL_FAILED_MAX     4
+#define PT_POOL_LARGE_SCAN     3    /* free large slots looked at for reuse */
+
+
+static void *pt_palloc_small(pt_pool_t *pool, size_t size, pt_uint_t align);
+static void *pt_palloc_block(pt_pool_t *pool, size_t size);
+static void *pt_palloc_large(pt_pool_t *pool, size_t size);
+static pt_int_t pt_pool_add_large(pt_pool_t *pool, void *p);
+static void pt_pool_free_large(pt_pool_t *pool);
+static void pt_pool_run_cleanups(pt_pool_t *pool);
+
+
+void *
+pt_alloc(size_t size, pt_log_t *log)
+{
+    void  *p;
+
+    p = malloc(size);
+    if (p == NULL && log) {
+        pt_log_error(PT_LOG_EMERG, log, errno, "malloc(%zu) failed", size);
+    }
+
+    return p;
+}
+
+
+void *
+pt_calloc(size_t size, pt_log_t *log)
+{
+    void  *p;
+
+    p = pt_alloc(size, log);
+    if (p) {
+        pt_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+/*
+ * Creates a pool whose blocks are size bytes (at least the header plus a
+ * little room); returns NULL on failure. log is kept for later errors and
+ * may be NULL.
+ */
+pt_pool_t *
+pt_create_pool(size_t size, pt_log_t *log)
+{
+    int         err;
+    void       *m;
+    pt_pool_t  *p;
+
+    if (size < sizeof(pt_pool_t) + PT_POOL_ALIGNMENT) {
+        size = sizeof(pt_pool_t) + PT_POOL_ALIGNMENT;
+    }
+
+    err = posix_memalign(&m, PT_POOL_ALIGNMENT, size);
+    if (err != 0) {
+        if (log) {
+            pt_log_error(PT_LOG_EMERG, log, err,
+                         "posix_memalign(%d, %zu) failed",
+                         PT_POOL_ALIGNMENT, size);
+        }
+
+        errno = err;
+        return NULL;
+    }
+
+    p = m;
+
+    p->d.last = (u_char *) p + sizeof(pt_pool_t);
+    p->d.end = (u_char *) p + size;
+    p->d.next = NULL;
+    p->d.failed = 0;
+
+    p->max = pt_min(size - sizeof(pt_pool_t), PT_MAX_ALLOC_FROM_POOL);
+
+    p->current = p;
+    p->large = NULL;
+    p->chain = NULL;
+    p->cleanup = NULL;
+    p->log = log;
+
+    return p;
+}
+
+
+/* Runs the cleanups (last registered first), then frees all memory. */
+void
+pt_destroy_pool(pt_pool_t *pool)
+{
+    pt_pool_t  *p, *n;
+
+    pt_pool_run_cleanups(pool);
+    pt_pool_free_large(pool);
+
+    for (p = pool; p; p = n) {
+        n = p->d.next;
+        free(p);
+    }
+}
+
+
+/*
+ * Makes the pool empty again but keeps its blocks: large allocations are
+ * freed and every block is rewound. The cleanups run first, because their
+ * records live in the memory being rewound and the resources they guard
+ * belong to what was allocated.
+ */
+void
+pt_reset_pool(pt_pool_t *pool)
+{
+    pt_pool_t  *p;
+
+    pt_pool_run_cleanups(pool);
+    pt_pool_free_large(pool);
+
+    pool->d.last = (u_char *) pool + sizeof(pt_pool_t);
+    pool->d.failed = 0;
+
+    for (p = pool->d.next; p; p = p->d.next) {
+        p->d.last = (u_char *) p + sizeof(pt_pool_data_t);
+        p->d.failed = 0;
+    }
+
+    pool->current = pool;
+    pool->large = NULL;
+    pool->chain = NULL;
+    pool->cleanup = NULL;
+}
+
+
+void *
+pt_palloc(pt_pool_t *pool, size_t size)
+{
+    if (size <= pool->max) {
+        return pt_palloc_small(pool, size, 1);
+    }
+
+    return pt_palloc_large(pool, size);
+}
+
+
+void *
+pt_pnalloc(pt_pool_t *pool, size_t size)
+{
+    if (size <= pool->max) {
+        return pt_palloc_small(pool, size, 0);
+    }
+
+    return pt_palloc_large(pool, size);
+}
+
+
+void *
+pt_pcalloc(pt_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = pt_palloc(pool, size);
+    if (p) {
+        pt_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+/*
+ * Allocates size bytes aligned to alignment (a power of two) as a large
+ * allocation, so pt_pfree() can release it early. Returns NULL on failure,
+ * with errno EINVAL when alignment is not a power of two.
+ */
+void *
+pt_pmemalign(pt_pool_t *pool, size_t size, size_t alignment)
+{
+    int    err;
+    void  *p;
+
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+
+    if (alignment < sizeof(void *)) {
+        alignment = sizeof(void *);
+    }
+
+    err = posix_memalign(&p, alignment, size);
+    if (err != 0) {
+        if (pool->log) {
+            pt_log_error(PT_LOG_EMERG, pool->log, err,
+                         "posix_memalign(%zu, %zu) failed", alignment, size);
+        }
+
+        errno = err;
+        return NULL;
+    }
+
+    if (pt_pool_add_large(pool, p) != PT_OK) {
+        free(p);
+        return NULL;
+    }
+
+    return p;
+}
+
+
+/*
+ * Frees p early if it is one of the pool's large allocations and returns
+ * PT_OK; returns PT_DECLINED (and does nothing) for any other pointer.
+ */
+pt_int_t
+pt_pfree(pt_pool_t *pool, void *p)
+{
+    pt_pool_large_t  *l;
+
+    for (l = pool->large; l; l = l->next) {
+        if (p == l->alloc) {
+            free(l->alloc);
+            l->alloc = NULL;
+
+            return PT_OK;
+        }
+    }
+
+    return PT_DECLINED;
+}
+
+
+/*
+ * Registers a cleanup; the caller sets c->handler (and fills c->data, which
+ * points to size bytes of pool memory, or is NULL when size is 0). A NULL
+ * handler is skipped. Returns NULL on failure.
+ */
+pt_pool_cleanup_t *
+pt_pool_cleanup_add(pt_pool_t *p, size_t size)
+{
+    pt_pool_cleanup_t  *c;
+
+    c = pt_palloc(p, sizeof(pt_pool_cleanup_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    if (size) {
+        c->data = pt_palloc(p, size);
+        if (c->data == NULL) {
+            return NULL;
+        }
+
+    } else {
+        c->data = NULL;
+    }
+
+    c->handler = NULL;
+    c->next = p->cleanup;
+
+    p->cleanup = c;
+
+    return c;
+}
+
+
+static void *
+pt_palloc_small(pt_pool_t *pool, size_t size, pt_uint_t align)
+{
+    u_char     *m;
+    pt_pool_t  *p;
+
+    p = pool->current;
+
+    do {
+        m = p->d.last;
+
+        if (align) {
+            m = pt_align_ptr(m, PT_ALIGNMENT);
+        }
+
+        /* aligning may step past the end of a nearly full block */
+        if (m <= p->d.end && (size_t) (p->d.end - m) >= size) {
+            p->d.last = m + size;
+
+            return m;
+        }
+
+        p = p->d.next;
+
+    } while (p);
+
+    return pt_palloc_block(pool, size);
+}
+
+
+/* Adds a block of the first block's size and serves size bytes from it. */
+static void *
+pt_palloc_block(pt_pool_t *pool, size_t size)
+{
+    int         err;
+    void       *mem;
+    size_t      psize;
+    u_char     *m;
+    pt_pool_t  *p, *block;
+
+    psize = (size_t) (pool->d.end - (u_char *) pool);
+
+    err = posix_memalign(&mem, PT_POOL_ALIGNMENT, psize);
+    if (err != 0) {
+        if (pool->log) {
+            pt_log_error(PT_LOG_EMERG, pool->log, err,
+                         "posix_memalign(%d, %zu) failed",
+                         PT_POOL_ALIGNMENT, psize);
+        }
+
+        errno = err;
+        return NULL;
+    }
+
+    block = mem;
+
+    block->d.end = (u_char *) mem + psize;
+    block->d.next = NULL;
+    block->d.failed = 0;
+
+    /*
+     * size <= pool->max <= psize - sizeof(pt_pool_t), so the request fits
+     * after the smaller pt_pool_data_t header even once aligned.
+     */
+    m = (u_char *) mem + sizeof(pt_pool_data_t);
+    m = pt_align_ptr(m, PT_ALIGNMENT);
+    block->d.last = m + size;
+
+    for (p = pool->current; p->d.next; p = p->d.next) {
+        if (p->d.failed++ > PT_POOL_FAILED_MAX) {
+            pool->current = p->d.next;
+        }
+    }
+
+    p->d.next = block;
+
+    return m;
+}
+
+
+static void *
+pt_palloc_large(pt_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = pt_alloc(size, pool->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (pt_pool_add_large(pool, p) != PT_OK) {
+        free(p);
+        return NULL;
+    }
+
+    return p;
+}
+
+
+/* Records p in the large list, reusing a slot freed by pt_pfree(). */
+static pt_int_t
+pt_pool_add_large(pt_pool_t *pool, void *p)
+{
+    pt_uint_t         n;
+    pt_pool_large_t  *large;
+
+    n = 0;
+
+    for (large = pool->large; large; large = large->next) {
+        if (large->alloc == NULL) {
+            large->alloc = p;
+            return PT_OK;
+        }
+
+        if (n++ > PT_POOL_LARGE_SCAN) {
+            break;
+        }
+    }
+
+    large = pt_palloc_small(pool, sizeof(pt_pool_large_t), 1);
+    if (large == NULL) {
+        return PT_ERROR;
+    }
+
+    large->alloc = p;
+    large->next = pool->large;
+    pool->large = large;
+
+    return PT_OK;
+}
+
+
+static void
+pt_pool_free_large(pt_pool_t *pool)
+{
+    pt_pool_large_t  *l;
+
+    for (l = pool->large; l; l = l->next) {
+        if (l->alloc) {
+            free(l->alloc);
+            l->alloc = NULL;
+        }
+    }
+}
+
+
+static void
+pt_pool_run_cleanups(pt_pool_t *pool)
+{
+    pt_pool_cleanup_t  *c;
+
+    /* a handler may not add cleanups to the pool it is cleaning */
+    for (c = pool->cleanup; c; c = c->next) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+    }
+
+    pool->cleanup = NULL;
+}

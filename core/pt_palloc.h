@@ -1,0 +1,64 @@
+#ifndef PT_PALLOC_H
+#define PT_PALLOC_H
+
+/*
+ * Memory pools. A pool hands out memory that lives until the pool is
+ * destroyed; nothing is freed piecemeal except large allocations
+ * (pt_pfree). Cleanups registered on a pool run, in reverse order of
+ * registration, when it is destroyed.
+ */
+
+#define PT_POOL_DEFAULT_SIZE   (16 * 1024)
+#define PT_POOL_ALIGNMENT      16
+#define PT_MAX_ALLOC_FROM_POOL 4095     /* larger requests go to malloc */
+
+typedef void (*pt_pool_cleanup_pt)(void *data);
+
+typedef struct pt_pool_cleanup_s  pt_pool_cleanup_t;
+
+struct pt_pool_cleanup_s {
+    pt_pool_cleanup_pt   handler;
+    void                *data;
+    pt_pool_cleanup_t   *next;
+};
+
+typedef struct pt_pool_large_s  pt_pool_large_t;
+
+struct pt_pool_large_s {
+    pt_pool_large_t     *next;
+    void                *alloc;
+};
+
+typedef struct {
+    u_char              *last;      /* first free byte of this block */
+    u_char              *end;
+    pt_pool_t           *next;
+    pt_uint_t            failed;    /* times this block could not serve */
+} pt_pool_data_t;
+
+struct pt_pool_s {
+    pt_pool_data_t       d;
+    size_t               max;       /* largest request served from blocks */
+    pt_pool_t           *current;   /* first block worth trying */
+    pt_pool_large_t     *large;
+    pt_chain_t          *chain;     /* free chain links */
+    pt_pool_cleanup_t   *cleanup;
+    pt_log_t            *log;
+};
+
+void *pt_alloc(size_t size, pt_log_t *log);
+void *pt_calloc(size_t size, pt_log_t *log);
+
+pt_pool_t *pt_create_pool(size_t size, pt_log_t *log);
+void pt_destroy_pool(pt_pool_t *pool);
+void pt_reset_pool(pt_pool_t *pool);
+
+void *pt_palloc(pt_pool_t *pool, size_t size);   /* aligned */
+void *pt_pnalloc(pt_pool_t *pool, size_t size);  /* unaligned, for strings */
+void *pt_pcalloc(pt_pool_t *pool, size_t size);
+void *pt_pmemalign(pt_pool_t *pool, size_t size, size_t alignment);
+pt_int_t pt_pfree(pt_pool_t *pool, void *p);
+
+pt_pool_cleanup_t *pt_pool_cleanup_add(pt_pool_t *p, size_t size);
+
+#endif /* PT_PALLOC_H */
