@@ -54,31 +54,160 @@ pt_create_listening(pt_conf_t *cf, struct sockaddr *sockaddr,
  * for that slot's next worker when one exits.
  */
 pt_int_t
-pt_clone_listening(pt_cycle_t *cycle, pt_listening_t *ls)
+pt_clone_listening(pt_cycle_t *cycle)
 {
     pt_int_t         n;
-    pt_listening_t   ols;
+    pt_uint_t        i, nls;
+    pt_listening_t  *ls, ols;
     pt_core_conf_t  *ccf;
-
-    if (!ls->reuseport) {
-        return PT_OK;
-    }
 
     ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
 
-    ols = *ls;
+    if (!ccf->master) {
+        return PT_OK;
+    }
 
-    for (n = 1; n < ccf->worker_processes; n++) {
+    nls = cycle->listening.nelts;
+
+    for (i = 0; i < nls; i++) {
+        ls = cycle->listening.elts;
+
+        if (!ls[i].reuseport) {
+            continue;
+        }
+
+        ols = ls[i];
+
+        for (n = 1; n < ccf->worker_processes; n++) {
+            ls = pt_array_push(&cycle->listening);
+            if (ls == NULL) {
+                return PT_ERROR;
+            }
+
+            *ls = ols;
+            ls->worker = n;
+        }
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * A new binary started by "USR2" finds its listening sockets in the
+ * environment as "fd.slot;fd.slot;..."; they become the listening array
+ * of the initial cycle, for pt_open_listening_sockets to take over.
+ */
+pt_int_t
+pt_set_inherited_sockets(pt_cycle_t *cycle, const char *inherited)
+{
+    int              reuseport;
+    long             fd, slot;
+    char            *end;
+    socklen_t        olen;
+    const char      *p;
+    pt_listening_t  *ls;
+    pt_sockaddr_t    sa;
+    u_char           text[PT_SOCKADDR_STRLEN];
+
+    if (pt_array_init(&cycle->listening, cycle->pool, 10,
+                      sizeof(pt_listening_t)) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    for (p = inherited; *p; /* void */) {
+        errno = 0;
+        fd = strtol(p, &end, 10);
+
+        if (errno || end == p || *end != '.' || fd < 0 || fd > INT_MAX) {
+            goto invalid;
+        }
+
+        p = end + 1;
+        slot = strtol(p, &end, 10);
+
+        if (errno || end == p || *end != ';' || slot < 0
+            || slot >= PT_MAX_PROCESSES)
+        {
+            goto invalid;
+        }
+
+        p = end + 1;
+
         ls = pt_array_push(&cycle->listening);
         if (ls == NULL) {
             return PT_ERROR;
         }
 
-        *ls = ols;
-        ls->worker = n;
+        pt_memzero(ls, sizeof(pt_listening_t));
+
+        ls->fd = (pt_fd_t) fd;
+        ls->worker = (pt_uint_t) slot;
+        ls->inherited = 1;
+        ls->type = SOCK_STREAM;
+
+        ls->socklen = sizeof(pt_sockaddr_t);
+        if (getsockname(ls->fd, &sa.sockaddr, &ls->socklen) == -1) {
+            pt_log_error(PT_LOG_CRIT, cycle->log, errno,
+                         "getsockname() of the inherited socket #%d failed",
+                         ls->fd);
+            ls->fd = PT_INVALID_FILE;
+            continue;
+        }
+
+        ls->sockaddr = pt_palloc(cycle->pool, ls->socklen);
+        if (ls->sockaddr == NULL) {
+            return PT_ERROR;
+        }
+
+        pt_memcpy(ls->sockaddr, &sa, ls->socklen);
+
+        reuseport = 0;
+        olen = sizeof(int);
+        (void) getsockopt(ls->fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &olen);
+        ls->reuseport = reuseport ? 1 : 0;
+
+        ls->addr_text.len = pt_sock_ntop(ls->sockaddr, ls->socklen, text,
+                                         sizeof(text), 1);
+        ls->addr_text.data = pt_pnalloc(cycle->pool, ls->addr_text.len);
+        if (ls->addr_text.data == NULL) {
+            return PT_ERROR;
+        }
+
+        pt_memcpy(ls->addr_text.data, text, ls->addr_text.len);
     }
 
+    pt_log_error(PT_LOG_NOTICE, cycle->log, 0,
+                 "using inherited sockets from \"%s\"", inherited);
+
     return PT_OK;
+
+invalid:
+
+    pt_log_error(PT_LOG_EMERG, cycle->log, 0,
+                 "invalid socket list \"%s\" in environment variable "
+                 PORTICO_VAR ", ignoring the rest", inherited);
+
+    return PT_OK;
+}
+
+
+/* Closes the inherited sockets the new configuration did not take over. */
+void
+pt_close_unused_inherited(pt_cycle_t *cycle)
+{
+    pt_uint_t        i;
+    pt_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].fd != PT_INVALID_FILE && !ls[i].remain) {
+            (void) close(ls[i].fd);
+            ls[i].fd = PT_INVALID_FILE;
+        }
+    }
 }
 
 

@@ -109,7 +109,7 @@ struct pt_connection_s {
 
 pt_listening_t *pt_create_listening(pt_conf_t *cf, struct sockaddr *sockaddr,
     socklen_t socklen);
-pt_int_t pt_clone_listening(pt_cycle_t *cycle, pt_listening_t *ls);
+pt_int_t pt_clone_listening(pt_cycle_t *cycle);
 /*
  * Opens and binds every listening socket of the cycle that it does not take
  * over from old_cycle or from inherited sockets; logs and returns PT_ERROR
@@ -118,7 +118,8 @@ pt_int_t pt_clone_listening(pt_cycle_t *cycle, pt_listening_t *ls);
 pt_int_t pt_open_listening_sockets(pt_cycle_t *cycle);
 void pt_configure_listening_sockets(pt_cycle_t *cycle);
 void pt_close_listening_sockets(pt_cycle_t *cycle);
-pt_int_t pt_set_inherited_sockets(pt_cycle_t *cycle);
+pt_int_t pt_set_inherited_sockets(pt_cycle_t *cycle, const char *inherited);
+void pt_close_unused_inherited(pt_cycle_t *cycle);
 
 pt_connection_t *pt_get_connection(pt_fd_t s, pt_log_t *log);
 void pt_free_connection(pt_connection_t *c);

@@ -3,8 +3,12 @@
  * pid file.
  */
 #include "pt_core.h"
+#include <pwd.h>
+#include <grp.h>
 
 
+static pt_int_t pt_core_init_environment(pt_cycle_t *cycle,
+    pt_core_conf_t *ccf);
 static void *pt_core_module_create_conf(pt_cycle_t *cycle);
 static char *pt_core_module_init_conf(pt_cycle_t *cycle, void *conf);
 static pt_int_t pt_open_cycle_files(pt_cycle_t *cycle);
@@ -16,7 +20,71 @@ pt_uint_t             pt_dump_config;
 pt_uint_t             pt_quiet_mode;
 
 
+static char *pt_set_worker_processes(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_set_cpu_affinity(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_set_user(pt_conf_t *cf, pt_command_t *cmd, void *conf);
+static char *pt_set_env(pt_conf_t *cf, pt_command_t *cmd, void *conf);
+
+
 static pt_command_t  pt_core_commands[] = {
+
+    { pt_string("daemon"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      0,
+      offsetof(pt_core_conf_t, daemon),
+      NULL },
+
+    { pt_string("master_process"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      0,
+      offsetof(pt_core_conf_t, master),
+      NULL },
+
+    { pt_string("worker_processes"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
+      pt_set_worker_processes,
+      0,
+      0,
+      NULL },
+
+    { pt_string("worker_cpu_affinity"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_1MORE,
+      pt_set_cpu_affinity,
+      0,
+      0,
+      NULL },
+
+    { pt_string("worker_rlimit_nofile"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
+      pt_conf_set_num_slot,
+      0,
+      offsetof(pt_core_conf_t, rlimit_nofile),
+      NULL },
+
+    { pt_string("worker_shutdown_timeout"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      0,
+      offsetof(pt_core_conf_t, shutdown_timeout),
+      NULL },
+
+    { pt_string("user"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE12,
+      pt_set_user,
+      0,
+      0,
+      NULL },
+
+    { pt_string("env"),
+      PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
+      pt_set_env,
+      0,
+      0,
+      NULL },
 
     { pt_string("pid"),
       PT_MAIN_CONF | PT_DIRECT_CONF | PT_CONF_TAKE1,
@@ -61,7 +129,10 @@ pt_core_module_create_conf(pt_cycle_t *cycle)
     ccf->user = (uid_t) PT_CONF_UNSET_UINT;
     ccf->group = (gid_t) PT_CONF_UNSET_UINT;
 
-    if (pt_array_init(&ccf->env, cycle->pool, 1, sizeof(pt_str_t)) != PT_OK) {
+    if (pt_array_init(&ccf->env, cycle->pool, 1, sizeof(pt_str_t)) != PT_OK
+        || pt_array_init(&ccf->cpu_affinity, cycle->pool, 1, sizeof(uint64_t))
+           != PT_OK)
+    {
         return NULL;
     }
 
@@ -78,6 +149,46 @@ pt_core_module_init_conf(pt_cycle_t *cycle, void *conf)
     pt_conf_init_value(ccf->master, 1);
     pt_conf_init_value(ccf->worker_processes, 1);
     pt_conf_init_msec_value(ccf->shutdown_timeout, 0);
+
+    if (ccf->cpu_affinity_auto == 0 && ccf->cpu_affinity.nelts > 1
+        && ccf->cpu_affinity.nelts != (pt_uint_t) ccf->worker_processes)
+    {
+        pt_log_error(PT_LOG_WARN, cycle->log, 0,
+                     "the number of \"worker_processes\" is not equal to "
+                     "the number of \"worker_cpu_affinity\" masks, "
+                     "using last mask for remaining worker processes");
+    }
+
+    if (ccf->user == (uid_t) PT_CONF_UNSET_UINT && geteuid() == 0) {
+        struct passwd  *pwd;
+        struct group   *grp;
+
+        /* a root master never lets workers keep root */
+        errno = 0;
+        pwd = getpwnam(PT_USER);
+        if (pwd == NULL) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "getpwnam(\"" PT_USER "\") failed");
+            return PT_CONF_ERROR;
+        }
+
+        ccf->username = PT_USER;
+        ccf->user = pwd->pw_uid;
+
+        errno = 0;
+        grp = getgrnam(PT_GROUP);
+        if (grp == NULL) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "getgrnam(\"" PT_GROUP "\") failed");
+            return PT_CONF_ERROR;
+        }
+
+        ccf->group = grp->gr_gid;
+    }
+
+    if (pt_core_init_environment(cycle, ccf) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
 
     if (ccf->pid.len == 0) {
         pt_str_set(&ccf->pid, PT_PID_PATH);
@@ -252,6 +363,10 @@ pt_init_cycle(pt_cycle_t *old_cycle)
     }
 
     if (pt_log_open_default(cycle) != PT_OK) {
+        goto failed;
+    }
+
+    if (pt_clone_listening(cycle) != PT_OK) {
         goto failed;
     }
 
@@ -529,4 +644,312 @@ pt_signal_process(pt_cycle_t *cycle, const char *name)
     }
 
     return 0;
+}
+
+
+static char *
+pt_set_worker_processes(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_core_conf_t  *ccf = conf;
+
+    pt_str_t  *value;
+
+    if (ccf->worker_processes != PT_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (pt_str_eq_lit(&value[1], "auto")) {
+        ccf->worker_processes = pt_ncpu;
+        return PT_CONF_OK;
+    }
+
+    ccf->worker_processes = pt_atoi(value[1].data, value[1].len);
+
+    if (ccf->worker_processes == PT_ERROR || ccf->worker_processes < 1
+        || ccf->worker_processes > PT_MAX_PROCESSES)
+    {
+        ccf->worker_processes = PT_CONF_UNSET;
+        pt_conf_error(cf, "invalid value \"%.*s\" in \"worker_processes\" "
+                      "directive, it must be \"auto\" or a number from 1 "
+                      "to %d", PT_STR_ARG(value[1]), PT_MAX_PROCESSES);
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* A mask of 0s and 1s, the rightmost for CPU 0; PT_ERROR when malformed. */
+static pt_int_t
+pt_parse_cpu_mask(pt_str_t *s, uint64_t *mask)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > 64) {
+        return PT_ERROR;
+    }
+
+    *mask = 0;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] != '0' && s->data[i] != '1') {
+            return PT_ERROR;
+        }
+
+        *mask = (*mask << 1) | (uint64_t) (s->data[i] - '0');
+    }
+
+    return *mask ? PT_OK : PT_ERROR;
+}
+
+
+static char *
+pt_set_cpu_affinity(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_core_conf_t  *ccf = conf;
+
+    uint64_t    *mask;
+    pt_str_t    *value;
+    pt_uint_t    n;
+
+    if (ccf->cpu_affinity.nelts || ccf->cpu_affinity_auto) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = 1;
+
+    if (pt_str_eq_lit(&value[1], "auto")) {
+        if (cf->args->nelts > 3) {
+            pt_conf_error(cf, "invalid number of arguments in "
+                          "\"worker_cpu_affinity\" directive");
+            return PT_CONF_ERROR;
+        }
+
+        ccf->cpu_affinity_auto = 1;
+        n = 2;
+
+        if (cf->args->nelts == 2) {
+            /* auto without a mask: every CPU may be used */
+            mask = pt_array_push(&ccf->cpu_affinity);
+            if (mask == NULL) {
+                return PT_CONF_ERROR;
+            }
+
+            *mask = (uint64_t) -1;
+            return PT_CONF_OK;
+        }
+    }
+
+    for ( /* void */ ; n < cf->args->nelts; n++) {
+        mask = pt_array_push(&ccf->cpu_affinity);
+        if (mask == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        if (pt_parse_cpu_mask(&value[n], mask) != PT_OK) {
+            pt_conf_error(cf, "invalid character \"%.*s\" in "
+                          "\"worker_cpu_affinity\" mask, it must be 0s and "
+                          "1s with at least one 1", PT_STR_ARG(value[n]));
+            return PT_CONF_ERROR;
+        }
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* The CPU mask worker n is to be pinned to, or 0 for no pinning. */
+uint64_t
+pt_get_cpu_affinity(pt_cycle_t *cycle, pt_uint_t n)
+{
+    uint64_t        *mask, m;
+    pt_uint_t        i, j;
+    pt_core_conf_t  *ccf;
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    if (ccf->cpu_affinity.nelts == 0) {
+        return 0;
+    }
+
+    mask = ccf->cpu_affinity.elts;
+
+    if (ccf->cpu_affinity_auto) {
+        /* the n-th CPU among those the mask allows, round robin */
+        m = mask[0];
+        j = n % (pt_uint_t) pt_max(pt_ncpu, 1);
+
+        for (i = 0; i < 64 && (pt_int_t) i < pt_ncpu; i++) {
+            if (!(m & ((uint64_t) 1 << i))) {
+                continue;
+            }
+
+            if (j-- == 0) {
+                return (uint64_t) 1 << i;
+            }
+        }
+
+        return 0;
+    }
+
+    if (n >= ccf->cpu_affinity.nelts) {
+        return mask[ccf->cpu_affinity.nelts - 1];
+    }
+
+    return mask[n];
+}
+
+
+static char *
+pt_set_user(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_core_conf_t  *ccf = conf;
+
+    char            *group;
+    pt_str_t        *value;
+    struct group    *grp;
+    struct passwd   *pwd;
+
+    if (ccf->user != (uid_t) PT_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    if (geteuid() != 0) {
+        pt_conf_log_error(PT_LOG_WARN, cf, 0,
+                          "the \"user\" directive makes sense only if the "
+                          "master process runs with super-user privileges, "
+                          "ignored");
+        return PT_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ccf->username = (char *) value[1].data;
+
+    errno = 0;
+    pwd = getpwnam((char *) value[1].data);
+    if (pwd == NULL) {
+        pt_conf_log_error(PT_LOG_EMERG, cf, errno,
+                          "getpwnam(\"%s\") failed", (char *) value[1].data);
+        return PT_CONF_ERROR;
+    }
+
+    ccf->user = pwd->pw_uid;
+
+    group = (char *) ((cf->args->nelts == 2) ? value[1].data : value[2].data);
+
+    errno = 0;
+    grp = getgrnam(group);
+
+    if (grp == NULL && cf->args->nelts == 2) {
+        /* "user www;" alone: the user's own primary group */
+        ccf->group = pwd->pw_gid;
+        return PT_CONF_OK;
+    }
+
+    if (grp == NULL) {
+        pt_conf_log_error(PT_LOG_EMERG, cf, errno, "getgrnam(\"%s\") failed",
+                          group);
+        return PT_CONF_ERROR;
+    }
+
+    ccf->group = grp->gr_gid;
+
+    return PT_CONF_OK;
+}
+
+
+static char *
+pt_set_env(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_core_conf_t  *ccf = conf;
+
+    pt_str_t  *value, *var;
+    pt_uint_t  i;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] == '=') {
+            break;
+        }
+    }
+
+    if (i == 0) {
+        return "has an empty variable name";
+    }
+
+    var = pt_array_push(&ccf->env);
+    if (var == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    *var = value[1];
+
+    return PT_CONF_OK;
+}
+
+
+/*
+ * The environment workers get: TZ and what "env" lists (a bare name keeps
+ * the master's value, NAME=VALUE sets one); everything else is dropped.
+ */
+static pt_int_t
+pt_core_init_environment(pt_cycle_t *cycle, pt_core_conf_t *ccf)
+{
+    char       **env, *value;
+    size_t       n;
+    pt_str_t    *var;
+    pt_uint_t    i, k;
+
+    var = ccf->env.elts;
+
+    env = pt_pcalloc(cycle->pool, (ccf->env.nelts + 2) * sizeof(char *));
+    if (env == NULL) {
+        return PT_ERROR;
+    }
+
+    k = 0;
+
+    value = getenv("TZ");
+    if (value) {
+        env[k] = (char *) pt_psprintf(cycle->pool, NULL, "TZ=%s", value);
+        if (env[k] == NULL) {
+            return PT_ERROR;
+        }
+        k++;
+    }
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+
+        if (pt_strlchr(var[i].data, var[i].data + var[i].len, '=')) {
+            env[k++] = (char *) var[i].data;
+            continue;
+        }
+
+        if (pt_str_eq_lit(&var[i], "TZ")) {
+            continue;
+        }
+
+        value = getenv((char *) var[i].data);
+        if (value == NULL) {
+            continue;
+        }
+
+        n = var[i].len;
+        env[k] = (char *) pt_psprintf(cycle->pool, NULL, "%.*s=%s", (int) n,
+                                      (char *) var[i].data, value);
+        if (env[k] == NULL) {
+            return PT_ERROR;
+        }
+        k++;
+    }
+
+    env[k] = NULL;
+    ccf->environment = env;
+
+    return PT_OK;
 }

@@ -8,6 +8,7 @@
  */
 
 #define PT_CYCLE_POOL_SIZE   (16 * 1024)
+#define PT_MAX_PROCESSES     1024
 
 typedef struct {
     pt_flag_t        daemon;
@@ -72,7 +73,7 @@ pt_int_t pt_create_pidfile(pt_str_t *name, pt_log_t *log);
 void pt_delete_pidfile(pt_cycle_t *cycle);
 pt_int_t pt_signal_process(pt_cycle_t *cycle, const char *sig);
 void pt_reopen_files(pt_cycle_t *cycle, uid_t user);
-pt_int_t pt_set_environment(pt_cycle_t *cycle);
+uint64_t pt_get_cpu_affinity(pt_cycle_t *cycle, pt_uint_t n);
 
 extern volatile pt_cycle_t  *pt_cycle;
 extern pt_uint_t             pt_test_config;

@@ -7,6 +7,8 @@
 
 
 static pt_int_t pt_get_options(int argc, char *const *argv);
+static pt_int_t pt_set_exec_path(pt_cycle_t *cycle);
+static pt_int_t pt_save_argv(int argc, char *const *argv);
 static pt_int_t pt_process_options(pt_cycle_t *cycle);
 static void pt_show_version_info(void);
 static void pt_dump_configuration(pt_cycle_t *cycle);
@@ -20,19 +22,22 @@ static u_char     *pt_conf_file;
 static u_char     *pt_conf_params;
 static char       *pt_signal;
 
-char  **pt_argv;
+char  **pt_argv;        /* a copy, for exec on USR2 */
+char  **pt_os_argv;     /* the real one, overwritten by process titles */
 int     pt_argc;
 
 
 int
 main(int argc, char *const *argv)
 {
+    char            *inherited;
     pt_log_t        *log;
     pt_cycle_t      *cycle, init_cycle;
     pt_core_conf_t  *ccf;
 
-    pt_argc = argc;
-    pt_argv = (char **) argv;
+    if (pt_save_argv(argc, argv) != PT_OK) {
+        return 1;
+    }
 
     if (pt_get_options(argc, argv) != PT_OK) {
         return 1;
@@ -85,6 +90,19 @@ main(int argc, char *const *argv)
         pt_quiet_mode = 1;
     }
 
+    inherited = getenv(PORTICO_VAR);
+
+    if (inherited && !pt_test_config) {
+        /* started by the master of an older binary (USR2) */
+        pt_inherited = 1;
+
+        if (pt_set_inherited_sockets(&init_cycle, inherited) != PT_OK) {
+            return 1;
+        }
+    }
+
+    (void) unsetenv(PORTICO_VAR);
+
     cycle = pt_init_cycle(&init_cycle);
 
     if (cycle == NULL) {
@@ -123,34 +141,120 @@ main(int argc, char *const *argv)
         return 0;
     }
 
+    if (pt_inherited) {
+        pt_close_unused_inherited(&init_cycle);
+    }
+
+    if (pt_set_exec_path(cycle) != PT_OK) {
+        return 1;
+    }
+
     pt_destroy_pool(init_cycle.pool);
     cycle->old_cycle = NULL;
 
     ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
 
-    pt_process = PT_PROCESS_SINGLE;
-
     if (pt_init_signals(cycle->log) != PT_OK) {
         return 1;
     }
+
+    if (ccf->master && pt_init_setproctitle(cycle->log) != PT_OK) {
+        return 1;
+    }
+
+    if (!pt_inherited && ccf->daemon) {
+        if (pt_daemon(cycle->log) != PT_OK) {
+            return 1;
+        }
+
+        /* no terminal any more: stray stderr output goes to the log */
+        pt_use_stderr = 0;
+
+        if (pt_log_redirect_stderr(cycle) != PT_OK) {
+            return 1;
+        }
+    }
+
+    pt_pid = getpid();
 
     if (pt_create_pidfile(&ccf->pid, cycle->log) != PT_OK) {
         return 1;
     }
 
-    /* serious problems go to the error log from now on */
     pt_use_stderr = 0;
 
-    if (pt_log_redirect_stderr(cycle) != PT_OK) {
-        return 1;
+    pt_log_error(PT_LOG_NOTICE, cycle->log, 0, "%s started, pid %d",
+                 PORTICO_VER, (int) pt_pid);
+
+    if (ccf->master) {
+        pt_master_process_cycle(cycle);
+    } else {
+        pt_single_process_cycle(cycle);
     }
 
-    pt_log_error(PT_LOG_NOTICE, cycle->log, 0, "%s started, pid %d",
-                 PORTICO_VER, (int) getpid());
-
-    pt_single_process_cycle(cycle);
-
     return 0;
+}
+
+
+/*
+ * Where USR2 finds the new binary: the path we were started by, made
+ * absolute now, since the file at it may be replaced by then.
+ */
+static pt_int_t
+pt_set_exec_path(pt_cycle_t *cycle)
+{
+    char     *path, *dir, *end;
+    size_t    len;
+    char      cwd[PATH_MAX], buf[PATH_MAX];
+
+    if (strchr(pt_argv[0], '/') != NULL) {
+        if (pt_argv[0][0] == '/') {
+            pt_exec_path = strdup(pt_argv[0]);
+
+        } else {
+            if (getcwd(cwd, sizeof(cwd)) == NULL) {
+                pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                             "getcwd() failed");
+                return PT_ERROR;
+            }
+
+            if (snprintf(buf, sizeof(buf), "%s/%s", cwd, pt_argv[0])
+                >= (int) sizeof(buf))
+            {
+                pt_log_error(PT_LOG_EMERG, cycle->log, 0,
+                             "the binary path is too long");
+                return PT_ERROR;
+            }
+
+            pt_exec_path = strdup(buf);
+        }
+
+        return pt_exec_path ? PT_OK : PT_ERROR;
+    }
+
+    /* found through PATH */
+    path = getenv("PATH");
+
+    for (dir = path; dir && *dir; dir = end ? end + 1 : NULL) {
+        end = strchr(dir, ':');
+        len = end ? (size_t) (end - dir) : strlen(dir);
+
+        if (snprintf(buf, sizeof(buf), "%.*s/%s", (int) len, dir, pt_argv[0])
+            < (int) sizeof(buf)
+            && access(buf, X_OK) == 0)
+        {
+            pt_exec_path = strdup(buf);
+            return pt_exec_path ? PT_OK : PT_ERROR;
+        }
+
+        if (end == NULL) {
+            break;
+        }
+    }
+
+    pt_exec_path = strdup(pt_argv[0]);
+
+    return pt_exec_path ? PT_OK : PT_ERROR;
 }
 
 
@@ -433,6 +537,32 @@ pt_process_options(pt_cycle_t *cycle)
     if (pt_test_config) {
         cycle->log->log_level = PT_LOG_INFO;
     }
+
+    return PT_OK;
+}
+
+
+static pt_int_t
+pt_save_argv(int argc, char *const *argv)
+{
+    int  i;
+
+    pt_os_argv = (char **) argv;
+    pt_argc = argc;
+
+    pt_argv = calloc(argc + 1, sizeof(char *));
+    if (pt_argv == NULL) {
+        return PT_ERROR;
+    }
+
+    for (i = 0; i < argc; i++) {
+        pt_argv[i] = strdup(argv[i]);
+        if (pt_argv[i] == NULL) {
+            return PT_ERROR;
+        }
+    }
+
+    pt_argv[i] = NULL;
 
     return PT_OK;
 }
