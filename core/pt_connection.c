@@ -247,6 +247,45 @@ pt_listening_take_over(pt_cycle_t *cycle, pt_listening_t *ls)
 }
 
 
+/*
+ * SO_REUSEPORT would let us bind beside another server already listening
+ * on the address (and silently share its traffic). A plain bind first
+ * finds out whether anyone is there.
+ */
+static pt_int_t
+pt_listening_probe(pt_cycle_t *cycle, pt_listening_t *ls)
+{
+    int      reuse;
+    pt_fd_t  s;
+
+    s = socket(ls->sockaddr->sa_family, ls->type | SOCK_CLOEXEC, 0);
+    if (s == -1) {
+        pt_log_error(PT_LOG_EMERG, cycle->log, errno, "socket() %.*s failed",
+                     PT_STR_ARG(ls->addr_text));
+        return PT_ERROR;
+    }
+
+    reuse = 1;
+    (void) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(int));
+
+    if (ls->sockaddr->sa_family == AF_INET6) {
+        reuse = ls->ipv6only;
+        (void) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &reuse, sizeof(int));
+    }
+
+    if (bind(s, ls->sockaddr, ls->socklen) == -1) {
+        pt_log_error(PT_LOG_EMERG, cycle->log, errno, "bind() to %.*s failed",
+                     PT_STR_ARG(ls->addr_text));
+        (void) close(s);
+        return PT_ERROR;
+    }
+
+    (void) close(s);
+
+    return PT_OK;
+}
+
+
 pt_int_t
 pt_open_listening_sockets(pt_cycle_t *cycle)
 {
@@ -265,6 +304,12 @@ pt_open_listening_sockets(pt_cycle_t *cycle)
 
         if (ls[i].fd != PT_INVALID_FILE) {
             continue;
+        }
+
+        if (ls[i].reuseport && ls[i].worker == 0
+            && pt_listening_probe(cycle, &ls[i]) != PT_OK)
+        {
+            return PT_ERROR;
         }
 
         s = socket(ls[i].sockaddr->sa_family, ls[i].type | SOCK_CLOEXEC, 0);

@@ -36,9 +36,12 @@ pt_event_accept(pt_event_t *ev)
 
     ecf = pt_event_get_conf(pt_cycle->conf_ctx, pt_event_core_module);
 
-    for (n = 0; n < (ecf->multi_accept ? PT_ACCEPT_BATCH * 16
-                                       : PT_ACCEPT_BATCH); n++)
-    {
+    /*
+     * multi_accept off takes one connection per readiness report (the
+     * socket is level-triggered, so the rest are reported again);
+     * multi_accept on drains the queue, up to a bound for fairness.
+     */
+    for (n = 0; n < (ecf->multi_accept ? PT_ACCEPT_BATCH : 1); n++) {
         if (pt_cycle->free_connection_n == 0) {
             /* worker_connections reached: leave the rest in the backlog */
             pt_log_error(PT_LOG_ALERT, ev->log, 0,

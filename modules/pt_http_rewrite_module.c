@@ -7,9 +7,9 @@
 
 
 typedef struct {
-    pt_int_t     status;        /* PT_CONF_UNSET: no return here */
-    pt_str_t     text;          /* body, or the URL of a redirect */
-    unsigned     has_text:1;
+    pt_int_t                  status;   /* PT_CONF_UNSET: no return here */
+    pt_http_complex_value_t   text;     /* body, or the URL of a redirect */
+    unsigned                  has_text:1;
 } pt_http_rewrite_loc_conf_t;
 
 
@@ -56,6 +56,7 @@ pt_module_t  pt_http_rewrite_module = {
 static pt_int_t
 pt_http_rewrite_handler(pt_http_request_t *r)
 {
+    pt_str_t                     text;
     pt_table_elt_t              *location;
     pt_http_rewrite_loc_conf_t  *rlcf;
 
@@ -80,9 +81,13 @@ pt_http_rewrite_handler(pt_http_request_t *r)
             return PT_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (pt_http_complex_value(r, &rlcf->text, &text) != PT_OK) {
+            return PT_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         location->hash = 1;
         pt_str_set(&location->key, "Location");
-        location->value = rlcf->text;
+        location->value = text;
         location->next = NULL;
         r->headers_out.location = location;
 
@@ -100,7 +105,11 @@ pt_http_rewrite_handler(pt_http_request_t *r)
                ? PT_OK : PT_ERROR;
     }
 
-    return pt_http_send_response(r, rlcf->status, NULL, &rlcf->text) == PT_OK
+    if (pt_http_complex_value(r, &rlcf->text, &text) != PT_OK) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return pt_http_send_response(r, rlcf->status, NULL, &text) == PT_OK
            ? PT_OK : PT_ERROR;
 }
 
@@ -155,38 +164,14 @@ pt_http_rewrite_init(pt_conf_t *cf)
 }
 
 
-/* True when s holds "$name" or "${...}", which this build cannot expand. */
-static pt_uint_t
-pt_http_rewrite_has_variable(pt_str_t *s)
-{
-    size_t  i;
-    u_char  c;
-
-    for (i = 0; i + 1 < s->len; i++) {
-        if (s->data[i] != '$') {
-            continue;
-        }
-
-        c = s->data[i + 1];
-
-        if (c == '{' || c == '_' || (c >= '0' && c <= '9')
-            || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 static char *
 pt_http_rewrite_return(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
     pt_http_rewrite_loc_conf_t  *rlcf = conf;
 
-    pt_int_t   n;
-    pt_str_t  *value, *text;
+    pt_int_t                          n;
+    pt_str_t                         *value, *text;
+    pt_http_compile_complex_value_t   ccv;
 
     if (rlcf->status != PT_CONF_UNSET) {
         return "is duplicate";
@@ -215,7 +200,7 @@ pt_http_rewrite_return(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         }
 
     } else {
-        if (n > 999) {
+        if (n < 200 || n > 999) {
             pt_conf_error(cf, "invalid return code \"%.*s\"",
                           PT_STR_ARG(value[1]));
             return PT_CONF_ERROR;
@@ -229,13 +214,16 @@ pt_http_rewrite_return(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     }
 
     if (text) {
-        if (pt_http_rewrite_has_variable(text)) {
-            pt_conf_error(cf, "variables in \"return\" are not supported "
-                          "in this build: \"%.*s\"", PT_STR_ARG(*text));
+        pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = text;
+        ccv.complex_value = &rlcf->text;
+
+        if (pt_http_compile_complex_value(&ccv) != PT_OK) {
             return PT_CONF_ERROR;
         }
 
-        rlcf->text = *text;
         rlcf->has_text = 1;
     }
 

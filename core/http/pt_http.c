@@ -205,6 +205,10 @@ pt_http_block(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         }
     }
 
+    if (pt_http_variables_init_vars(cf) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
     if (pt_http_init_phase_handlers(cf, cmcf) != PT_OK) {
         return PT_CONF_ERROR;
     }
@@ -520,7 +524,7 @@ static pt_int_t
 pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
     pt_http_conf_port_t *port, pt_http_listen_opt_t *lsopt)
 {
-    pt_uint_t             i;
+    pt_uint_t             i, default_server;
     pt_http_conf_addr_t  *addr;
 
     addr = port->addrs.elts;
@@ -540,6 +544,14 @@ pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
             return PT_ERROR;
         }
 
+        default_server = addr[i].opt.default_server;
+
+        if (lsopt->default_server && default_server) {
+            pt_conf_error(cf, "a duplicate default server for %.*s",
+                          PT_STR_ARG(addr[i].opt.addr_text));
+            return PT_ERROR;
+        }
+
         if (lsopt->set) {
             if (addr[i].opt.set) {
                 pt_conf_error(cf, "duplicate listen options for %.*s",
@@ -548,18 +560,10 @@ pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
             }
 
             addr[i].opt = *lsopt;
+            addr[i].opt.default_server = default_server;
         }
 
         if (lsopt->default_server) {
-            if (addr[i].default_server
-                && addr[i].opt.default_server
-                && addr[i].default_server != cscf)
-            {
-                pt_conf_error(cf, "a duplicate default server for %.*s",
-                              PT_STR_ARG(addr[i].opt.addr_text));
-                return PT_ERROR;
-            }
-
             addr[i].default_server = cscf;
             addr[i].opt.default_server = 1;
         }
@@ -655,10 +659,11 @@ pt_http_server_names(pt_conf_t *cf, pt_http_core_main_conf_t *cmcf,
     pt_uint_t                  s, n, nregex, r;
     pt_hash_keys_t             ha;
     pt_http_server_name_t     *name, *regex;
-    pt_http_core_srv_conf_t  **cscfp;
+    pt_http_core_srv_conf_t  **cscfp, *no_host;
     pt_http_virtual_names_t   *vn;
 
     cscfp = addr->servers.elts;
+    no_host = NULL;
 
     nregex = 0;
 
@@ -674,6 +679,14 @@ pt_http_server_names(pt_conf_t *cf, pt_http_core_main_conf_t *cmcf,
 
             if (name[n].regex) {
                 nregex++;
+                continue;
+            }
+
+            if (name[n].name.len == 0) {
+                /* for requests that name no host at all */
+                if (no_host == NULL) {
+                    no_host = name[n].server;
+                }
                 continue;
             }
 
@@ -711,6 +724,7 @@ pt_http_server_names(pt_conf_t *cf, pt_http_core_main_conf_t *cmcf,
     }
 
     vn->default_server = addr->default_server;
+    vn->no_host_server = no_host;
 
     if (nregex) {
         regex = pt_palloc(cf->pool, nregex * sizeof(pt_http_server_name_t));
@@ -852,7 +866,8 @@ pt_http_add_addrs(pt_conf_t *cf, pt_http_port_t *hport,
     /* a table is only worth consulting when there is a name to find */
     if (vn->names.exact.buckets || vn->names.wc_head.buckets
         || vn->names.wc_tail.buckets || vn->names.wc_dot.buckets
-        || vn->nregex)
+        || vn->nregex
+        || (vn->no_host_server && vn->no_host_server != vn->default_server))
     {
         in->conf.virtual_names = vn;
     }

@@ -17,6 +17,7 @@ typedef u_char *(*pt_http_log_handler_pt)(pt_http_request_t *r,
 
 #include "pt_http_config.h"
 #include "pt_http_request.h"
+#include "pt_http_variables.h"
 #include "pt_http_core_module.h"
 
 struct pt_http_log_ctx_s {

@@ -169,7 +169,7 @@ static pt_command_t  pt_http_core_commands[] = {
 
 
 static pt_http_module_t  pt_http_core_module_ctx = {
-    NULL,                                   /* preconfiguration */
+    pt_http_variables_add_core_vars,        /* preconfiguration */
     NULL,                                   /* postconfiguration */
     pt_http_core_create_main_conf,
     pt_http_core_init_main_conf,
@@ -569,7 +569,16 @@ pt_http_find_virtual_server(pt_connection_t *c,
     pt_http_core_srv_conf_t  *cscf;
     int                       captures[3];
 
-    if (virtual_names == NULL || host->len == 0) {
+    if (virtual_names == NULL) {
+        return PT_DECLINED;
+    }
+
+    if (host->len == 0) {
+        if (virtual_names->no_host_server) {
+            *cscfp = virtual_names->no_host_server;
+            return PT_OK;
+        }
+
         return PT_DECLINED;
     }
 
@@ -1296,8 +1305,7 @@ pt_http_core_listen(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         }
 
         if (pt_str_eq_lit(&value[i], "reuseport")) {
-            lsopt.set = 1;
-            lsopt.reuseport = 1;
+            /* the default already: one socket per worker slot */
             continue;
         }
 
@@ -1345,8 +1353,9 @@ pt_http_core_listen(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             || pt_str_eq_lit(&value[i], "ipv6only=off"))
         {
             if (u.family != AF_INET6) {
-                pt_conf_error(cf, "ipv6only is not supported on addr "
-                              "\"%.*s\", ignored", PT_STR_ARG(value[1]));
+                pt_conf_error(cf, "\"ipv6only\" applies only to IPv6 "
+                              "addresses, not to \"%.*s\"",
+                              PT_STR_ARG(value[1]));
                 return PT_CONF_ERROR;
             }
 
@@ -1358,6 +1367,11 @@ pt_http_core_listen(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
         pt_conf_error(cf, "invalid parameter \"%.*s\"", PT_STR_ARG(value[i]));
         return PT_CONF_ERROR;
+    }
+
+    if (u.family == AF_UNIX) {
+        /* a path has one socket, shared by all workers */
+        lsopt.reuseport = 0;
     }
 
     for (i = 0; i < u.naddrs; i++) {
@@ -1467,7 +1481,9 @@ pt_http_core_keepalive(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
     n = pt_parse_time(&value[1], 0);
     if (n == PT_ERROR) {
-        return "invalid value";
+        pt_conf_error(cf, "invalid time \"%.*s\" in \"keepalive_timeout\" "
+                      "directive", PT_STR_ARG(value[1]));
+        return PT_CONF_ERROR;
     }
 
     clcf->keepalive_timeout = (pt_msec_t) n;

@@ -43,6 +43,10 @@ typedef struct {
 
     pt_hash_t                 headers_in_hash;
 
+    pt_array_t                variables;      /* indexed: those in use */
+    pt_array_t                all_variables;  /* declared by the modules */
+    pt_uint_t                 ncaptures;
+
     pt_array_t               *ports;        /* of pt_http_conf_port_t */
 
     pt_uint_t                 server_names_hash_max_size;
@@ -104,6 +108,7 @@ typedef struct {
 /* What a connection to one address resolves servers with. */
 typedef struct {
     pt_http_core_srv_conf_t  *default_server;
+    pt_http_core_srv_conf_t  *no_host_server;   /* server_name "" */
     pt_hash_combined_t        names;
     pt_uint_t                 nregex;
     pt_http_server_name_t    *regex;

@@ -364,6 +364,8 @@ pt_http_header_filter(pt_http_request_t *r)
 
     b->last = p;
 
+    r->header_size = b->last - b->pos;
+
     pt_assert(b->last <= b->end);
 
     out.buf = b;

@@ -218,6 +218,14 @@ struct pt_http_request_s {
 
     pt_http_connection_t      *http_connection;
 
+    void                      *variables;   /* pt_http_variable_value_t[] */
+
+    pt_uint_t                  ncaptures;   /* regex captures, in pairs */
+    int                       *captures;
+    u_char                    *captures_data;
+
+    size_t                     header_size;     /* of the response head */
+
     time_t                     start_sec;
     pt_msec_t                  start_msec;
 

@@ -72,7 +72,7 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 
     if (error < PT_HTTP_SPECIAL_RESPONSE || error == PT_HTTP_NOT_MODIFIED) {
         /* 201, 204, 304: no page, just the head */
-        if (error != PT_HTTP_NO_CONTENT) {
+        if (error != PT_HTTP_NO_CONTENT && error != PT_HTTP_NOT_MODIFIED) {
             r->headers_out.content_length_n = 0;
         }
 
