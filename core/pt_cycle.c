@@ -375,6 +375,10 @@ pt_init_cycle(pt_cycle_t *old_cycle)
     }
 
     if (!pt_test_config) {
+        if (pt_create_paths(cycle) != PT_OK) {
+            goto failed;
+        }
+
         if (pt_open_listening_sockets(cycle) != PT_OK) {
             goto failed;
         }
@@ -950,6 +954,110 @@ pt_core_init_environment(pt_cycle_t *cycle, pt_core_conf_t *ccf)
 
     env[k] = NULL;
     ccf->environment = env;
+
+    return PT_OK;
+}
+
+
+/*
+ * Registers a directory the server writes into (temp paths); it is made
+ * absolute against the prefix in place. pt_create_paths makes them.
+ */
+pt_int_t
+pt_add_path(pt_conf_t *cf, pt_str_t *path)
+{
+    pt_uint_t   i;
+    pt_str_t   *p;
+
+    if (pt_conf_full_name(cf->cycle, path, 0) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    while (path->len > 1 && path->data[path->len - 1] == '/') {
+        path->len--;
+        path->data[path->len] = '\0';
+    }
+
+    p = cf->cycle->paths.elts;
+
+    for (i = 0; i < cf->cycle->paths.nelts; i++) {
+        if (pt_str_eq(&p[i], path)) {
+            return PT_OK;
+        }
+    }
+
+    p = pt_array_push(&cf->cycle->paths);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    *p = *path;
+
+    return PT_OK;
+}
+
+
+/*
+ * Creates the registered directories (and their parents) and, when the
+ * master is root, gives the last level to the worker user.
+ */
+pt_int_t
+pt_create_paths(pt_cycle_t *cycle)
+{
+    char            *s;
+    pt_str_t        *path;
+    pt_uint_t        i;
+    struct stat      st;
+    pt_core_conf_t  *ccf;
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    path = cycle->paths.elts;
+
+    for (i = 0; i < cycle->paths.nelts; i++) {
+
+        for (s = (char *) path[i].data + 1; *s; s++) {
+            if (*s != '/') {
+                continue;
+            }
+
+            *s = '\0';
+
+            if (mkdir((char *) path[i].data, 0755) == -1 && errno != EEXIST) {
+                pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                             "mkdir() \"%s\" failed", (char *) path[i].data);
+                *s = '/';
+                return PT_ERROR;
+            }
+
+            *s = '/';
+        }
+
+        if (mkdir((char *) path[i].data, 0700) == -1 && errno != EEXIST) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "mkdir() \"%s\" failed", (char *) path[i].data);
+            return PT_ERROR;
+        }
+
+        if (geteuid() != 0 || ccf->user == (uid_t) PT_CONF_UNSET_UINT) {
+            continue;
+        }
+
+        if (stat((char *) path[i].data, &st) == -1) {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "stat() \"%s\" failed", (char *) path[i].data);
+            return PT_ERROR;
+        }
+
+        if (st.st_uid != ccf->user
+            && chown((char *) path[i].data, ccf->user, -1) == -1)
+        {
+            pt_log_error(PT_LOG_EMERG, cycle->log, errno,
+                         "chown(\"%s\", %d) failed",
+                         (char *) path[i].data, (int) ccf->user);
+            return PT_ERROR;
+        }
+    }
 
     return PT_OK;
 }

@@ -74,6 +74,8 @@ void pt_delete_pidfile(pt_cycle_t *cycle);
 pt_int_t pt_signal_process(pt_cycle_t *cycle, const char *sig);
 void pt_reopen_files(pt_cycle_t *cycle, uid_t user);
 uint64_t pt_get_cpu_affinity(pt_cycle_t *cycle, pt_uint_t n);
+pt_int_t pt_add_path(pt_conf_t *cf, pt_str_t *path);
+pt_int_t pt_create_paths(pt_cycle_t *cycle);
 
 extern volatile pt_cycle_t  *pt_cycle;
 extern pt_uint_t             pt_test_config;

@@ -42,6 +42,40 @@ pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
 pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
+/* the chunked decoder: pt_http_chunked.c */
+typedef struct {
+    pt_uint_t        state;
+    off_t            size;      /* data left in the current chunk */
+    pt_uint_t        digits;
+    pt_uint_t        ext;       /* bytes of extension seen */
+    pt_uint_t        trailers;  /* bytes of trailers seen */
+} pt_http_chunked_t;
+
+pt_int_t pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,
+    pt_http_chunked_t *ctx);
+
+/* request bodies: pt_http_request_body.c */
+typedef void (*pt_http_client_body_handler_pt)(pt_http_request_t *r);
+
+typedef struct {
+    pt_file_t                      *temp_file;
+    pt_chain_t                     *bufs;       /* the whole body, in order */
+    pt_buf_t                       *buf;        /* being filled */
+    pt_buf_t                       *raw;        /* chunked input */
+    off_t                           rest;       /* to read (Content-Length) */
+    off_t                           received;   /* body bytes so far */
+    pt_http_chunked_t               chunked;
+    pt_http_client_body_handler_pt  post_handler;
+    unsigned                        done:1;
+} pt_http_request_body_t;
+
+pt_int_t pt_http_read_client_request_body(pt_http_request_t *r,
+    pt_http_client_body_handler_pt post_handler);
+pt_int_t pt_http_discard_request_body(pt_http_request_t *r);
+pt_int_t pt_http_send_continue(pt_http_request_t *r);
+pt_file_t *pt_create_temp_file(pt_pool_t *pool, pt_str_t *dir,
+    pt_log_t *log);
+
 /* the request: pt_http_request.c */
 void pt_http_init_connection(pt_connection_t *c);
 void pt_http_request_handler(pt_event_t *ev);

@@ -42,6 +42,16 @@ static pt_conf_num_bounds_t  pt_http_core_positive = {
     pt_conf_check_num_bounds, 1, -1
 };
 
+static pt_conf_enum_t  pt_http_core_lingering_close[] = {
+    { pt_string("off"), PT_HTTP_LINGERING_OFF },
+    { pt_string("on"), PT_HTTP_LINGERING_ON },
+    { pt_string("always"), PT_HTTP_LINGERING_ALWAYS },
+    { pt_null_string, 0 }
+};
+
+static char *pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+
 
 static pt_command_t  pt_http_core_commands[] = {
 
@@ -157,6 +167,69 @@ static pt_command_t  pt_http_core_commands[] = {
       offsetof(pt_http_core_loc_conf_t, server_tokens),
       &pt_http_core_server_tokens },
 
+    { pt_string("client_max_body_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_off_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, client_max_body_size),
+      NULL },
+
+    { pt_string("client_body_buffer_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_size_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, client_body_buffer_size),
+      NULL },
+
+    { pt_string("client_body_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, client_body_timeout),
+      NULL },
+
+    { pt_string("client_body_temp_path"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, client_body_temp_path),
+      NULL },
+
+    { pt_string("lingering_close"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_enum_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, lingering_close),
+      &pt_http_core_lingering_close },
+
+    { pt_string("lingering_time"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, lingering_time),
+      NULL },
+
+    { pt_string("lingering_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, lingering_timeout),
+      NULL },
+
+    { pt_string("postpone_output"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_size_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, postpone_output),
+      NULL },
+
+    { pt_string("error_page"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_2MORE,
+      pt_http_core_error_page,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { pt_string("tcp_nodelay"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
       pt_conf_set_flag_slot,
@@ -200,6 +273,13 @@ pt_http_handler(pt_http_request_t *r)
 
     if (!r->internal) {
         r->phase_handler = 0;
+
+        /*
+         * The server's own level holds until a location is found: its
+         * keep-alive limits apply to what the server rewrite phase sends.
+         */
+        pt_http_update_location_config(r);
+
     } else {
         r->phase_handler = cmcf->phase_engine.server_rewrite_index;
     }
@@ -314,6 +394,19 @@ pt_http_core_find_config_phase(pt_http_request_t *r,
 
     pt_http_update_location_config(r);
 
+    if (clcf->client_max_body_size
+        && r->headers_in.content_length_n > clcf->client_max_body_size)
+    {
+        /* refused before a byte of the body is read */
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "client intended to send too large body: %lld bytes",
+                     (long long) r->headers_in.content_length_n);
+        r->lingering_close = 1;
+        r->keepalive = 0;
+        pt_http_finalize_request(r, PT_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return PT_OK;
+    }
+
     r->phase_handler++;
     return PT_AGAIN;
 }
@@ -425,7 +518,8 @@ pt_http_update_location_config(pt_http_request_t *r)
     }
 
     if (r->keepalive) {
-        if (clcf->keepalive_timeout == 0) {
+        if (clcf->keepalive_timeout == 0 || pt_exiting) {
+            /* a stopping server keeps no connection: says so */
             r->keepalive = 0;
 
         } else if (r->connection->requests >= clcf->keepalive_requests) {
@@ -646,11 +740,26 @@ pt_http_internal_redirect(pt_http_request_t *r, pt_str_t *uri, pt_str_t *args)
 
     r->uri = *uri;
 
-    if (args) {
+    if (args && args->len) {
         r->args = *args;
-    } else {
+    } else if (args) {
         pt_str_null(&r->args);
     }
+
+    r->uri_changes--;
+
+    if (r->uri_changes == 0) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "rewrite or internal redirection cycle "
+                     "while internally redirecting to \"%.*s\"",
+                     PT_STR_ARG(*uri));
+        r->error_page = 1;      /* no error page would help now */
+        pt_http_finalize_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
+        return PT_DONE;
+    }
+
+    /* the extension of the new URI */
+    pt_str_null(&r->exten);
 
     cscf = pt_http_get_module_srv_conf(r, pt_http_core_module);
     r->loc_conf = cscf->ctx->loc_conf;
@@ -851,7 +960,6 @@ pt_http_core_create_loc_conf(pt_conf_t *cf)
     clcf->client_body_buffer_size = PT_CONF_UNSET_SIZE;
     clcf->client_body_timeout = PT_CONF_UNSET_MSEC;
     clcf->send_timeout = PT_CONF_UNSET_MSEC;
-    clcf->send_lowat = PT_CONF_UNSET_SIZE;
     clcf->postpone_output = PT_CONF_UNSET_SIZE;
     clcf->keepalive_timeout = PT_CONF_UNSET_MSEC;
     clcf->keepalive_time = PT_CONF_UNSET_MSEC;
@@ -885,7 +993,6 @@ pt_http_core_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_msec_value(conf->client_body_timeout,
                              prev->client_body_timeout, 60000);
     pt_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
-    pt_conf_merge_size_value(conf->send_lowat, prev->send_lowat, 0);
     pt_conf_merge_size_value(conf->postpone_output, prev->postpone_output,
                              1460);
     pt_conf_merge_msec_value(conf->keepalive_timeout,
@@ -902,6 +1009,16 @@ pt_http_core_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
                              PT_HTTP_LINGERING_ON);
     pt_conf_merge_uint_value(conf->server_tokens, prev->server_tokens,
                              PT_HTTP_SERVER_TOKENS_ON);
+    pt_conf_merge_str_value(conf->client_body_temp_path,
+                            prev->client_body_temp_path,
+                            PT_HTTP_TEMP_PATH "/client_body");
+
+    if (conf->client_body_temp_path.data != prev->client_body_temp_path.data
+        && pt_add_path(cf, &conf->client_body_temp_path) != PT_OK)
+    {
+        return PT_CONF_ERROR;
+    }
+
     pt_conf_merge_value(conf->internal, prev->internal, 0);
     pt_conf_merge_value(conf->tcp_nodelay, prev->tcp_nodelay, 1);
     pt_conf_merge_value(conf->tcp_nopush, prev->tcp_nopush, 0);
@@ -1502,6 +1619,78 @@ pt_http_core_internal(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     }
 
     clcf->internal = 1;
+
+    return PT_CONF_OK;
+}
+
+
+/* error_page CODE ... [=[RESPONSE]] URI|@name */
+static char *
+pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_core_loc_conf_t  *clcf = conf;
+
+    pt_int_t             code, overwrite;
+    pt_str_t            *value, *uri;
+    pt_uint_t            i, n;
+    pt_http_err_page_t  *err;
+
+    if (clcf->error_pages == NULL || clcf->error_pages == PT_CONF_UNSET_PTR) {
+        clcf->error_pages = pt_array_create(cf->pool, 4,
+                                            sizeof(pt_http_err_page_t));
+        if (clcf->error_pages == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    n = cf->args->nelts - 2;
+    overwrite = -1;
+
+    if (value[cf->args->nelts - 2].data[0] == '=') {
+        if (value[cf->args->nelts - 2].len == 1) {
+            overwrite = 0;      /* the status of the page's own response */
+
+        } else {
+            overwrite = pt_atoi(value[cf->args->nelts - 2].data + 1,
+                                value[cf->args->nelts - 2].len - 1);
+
+            if (overwrite == PT_ERROR || overwrite < 200 || overwrite > 599) {
+                pt_conf_error(cf, "invalid value \"%.*s\"",
+                              PT_STR_ARG(value[cf->args->nelts - 2]));
+                return PT_CONF_ERROR;
+            }
+        }
+
+        n--;
+    }
+
+    if (n == 0) {
+        pt_conf_error(cf, "no status code in \"error_page\"");
+        return PT_CONF_ERROR;
+    }
+
+    uri = &value[cf->args->nelts - 1];
+
+    for (i = 1; i <= n; i++) {
+        code = pt_atoi(value[i].data, value[i].len);
+
+        if (code == PT_ERROR || code < 300 || code > 599) {
+            pt_conf_error(cf, "value \"%.*s\" must be between 300 and 599",
+                          PT_STR_ARG(value[i]));
+            return PT_CONF_ERROR;
+        }
+
+        err = pt_array_push(clcf->error_pages);
+        if (err == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        err->status = code;
+        err->overwrite = overwrite;
+        err->uri = *uri;
+    }
 
     return PT_CONF_OK;
 }

@@ -177,8 +177,8 @@ struct pt_http_core_loc_conf_s {
     pt_str_t                  default_type;
 
     off_t                     client_max_body_size;
+    pt_str_t                  client_body_temp_path;
     size_t                    client_body_buffer_size;
-    size_t                    send_lowat;
     size_t                    postpone_output;
 
     pt_msec_t                 client_body_timeout;

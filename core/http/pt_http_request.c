@@ -10,6 +10,7 @@ static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
 static void pt_http_process_request_line(pt_event_t *rev);
 static void pt_http_process_request_headers(pt_event_t *rev);
 static ssize_t pt_http_read_request_header(pt_http_request_t *r);
+static pt_uint_t pt_http_count_headers(pt_list_t *list);
 static pt_int_t pt_http_alloc_large_header_buffer(pt_http_request_t *r,
     pt_uint_t request_line);
 static pt_int_t pt_http_process_request_uri(pt_http_request_t *r);
@@ -359,6 +360,7 @@ pt_http_create_request(pt_connection_t *c)
     pt_http_log_ctx_t         *ctx;
     pt_http_connection_t      *hc;
     pt_http_core_srv_conf_t   *cscf;
+    pt_http_core_main_conf_t  *cmcf;
 
     c->requests++;
 
@@ -402,8 +404,18 @@ pt_http_create_request(pt_connection_t *c)
         return NULL;
     }
 
+    cmcf = pt_http_get_module_main_conf(r, pt_http_core_module);
+
+    r->variables = pt_pcalloc(r->pool, cmcf->variables.nelts
+                                       * sizeof(pt_http_variable_value_t));
+    if (r->variables == NULL) {
+        pt_destroy_pool(r->pool);
+        return NULL;
+    }
+
     r->main = r;
     r->count = 1;
+    r->uri_changes = 11;
 
     r->start_sec = pt_time();
     r->start_msec = pt_current_msec;
@@ -620,9 +632,7 @@ pt_http_process_request_headers(pt_event_t *rev)
                 continue;
             }
 
-            if (r->headers_in.headers.part.nelts
-                + (r->headers_in.headers.last != &r->headers_in.headers.part
-                   ? PT_HTTP_MAX_HEADERS : 0)
+            if (pt_http_count_headers(&r->headers_in.headers)
                 >= PT_HTTP_MAX_HEADERS)
             {
                 pt_log_error(PT_LOG_INFO, c->log, 0,
@@ -695,6 +705,23 @@ pt_http_process_request_headers(pt_event_t *rev)
         pt_http_finalize_request(r, PT_HTTP_BAD_REQUEST);
         return;
     }
+}
+
+
+/* The headers in the list: every part but the last is full. */
+static pt_uint_t
+pt_http_count_headers(pt_list_t *list)
+{
+    pt_uint_t        n;
+    pt_list_part_t  *part;
+
+    n = 0;
+
+    for (part = &list->part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    return n;
 }
 
 
@@ -1022,7 +1049,7 @@ pt_http_process_content_length(pt_http_request_t *r, pt_table_elt_t *h,
 static pt_int_t
 pt_http_process_request_header(pt_http_request_t *r)
 {
-    pt_str_t  *te;
+    pt_str_t  *te, host;
 
     if (r->headers_in.host == NULL && r->http_version > PT_HTTP_VERSION_10
         && r->host_start == NULL)
@@ -1031,6 +1058,16 @@ pt_http_process_request_header(pt_http_request_t *r)
                      "client sent HTTP/1.1 request without \"Host\" header");
         pt_http_finalize_request(r, PT_HTTP_BAD_REQUEST);
         return PT_ERROR;
+    }
+
+    if (r->headers_in.host == NULL && r->host_start == NULL) {
+        /* no host named at all: the server with server_name "" */
+        pt_str_null(&host);
+
+        if (pt_http_set_virtual_server(r, &host) == PT_ERROR) {
+            pt_http_close_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
+            return PT_ERROR;
+        }
     }
 
     if (r->headers_in.transfer_encoding) {
@@ -1070,14 +1107,6 @@ pt_http_process_request_header(pt_http_request_t *r)
         r->keepalive = 1;
     }
 
-    if (r->headers_in.chunked || r->headers_in.content_length_n > 0) {
-        /*
-         * Until bodies are read or discarded, a request with one ends its
-         * connection, so its bytes are never taken for the next request.
-         */
-        r->keepalive = 0;
-        r->lingering_close = 1;
-    }
 
     return PT_OK;
 }
@@ -1297,10 +1326,17 @@ static void
 pt_http_finalize_connection(pt_http_request_t *r)
 {
     pt_connection_t          *c;
+    pt_http_connection_t     *hc;
     pt_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
+    hc = r->http_connection;
     clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+    if (!r->body_handled) {
+        /* a body nobody read must go before the next request is parsed */
+        (void) pt_http_discard_request_body(r);
+    }
 
     if (!pt_exiting && r->keepalive
         && clcf->keepalive_timeout > 0)
@@ -1315,8 +1351,9 @@ pt_http_finalize_connection(pt_http_request_t *r)
                 || r->header_in->pos < r->header_in->last
                 || c->read->ready)))
     {
+        /* r lives in the pool that pt_http_free_request destroys */
         pt_http_free_request(r, 0);
-        c->data = r->http_connection;
+        c->data = hc;
         pt_http_set_lingering_close(c);
         return;
     }
@@ -1466,6 +1503,9 @@ pt_http_set_lingering_close(pt_connection_t *c)
 
     rev = c->read;
     rev->handler = pt_http_lingering_close_handler;
+
+    /* c->data is no longer a request for the request's write handler */
+    c->write->handler = pt_http_empty_handler;
 
     c->start_time = pt_current_msec + clcf->lingering_time;
 

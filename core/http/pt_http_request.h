@@ -218,6 +218,8 @@ struct pt_http_request_s {
 
     pt_http_connection_t      *http_connection;
 
+    void                      *request_body;    /* pt_http_request_body_t */
+
     void                      *variables;   /* pt_http_variable_value_t[] */
 
     pt_uint_t                  ncaptures;   /* regex captures, in pairs */
@@ -247,6 +249,7 @@ struct pt_http_request_s {
     pt_http_cleanup_t         *cleanup;
 
     pt_int_t                   phase_handler;
+    pt_uint_t                  uri_changes;     /* internal redirects left */
     pt_uint_t                  err_status;
     off_t                      request_length;
 
@@ -295,6 +298,8 @@ struct pt_http_request_s {
     unsigned                   expect_tested:1;
     unsigned                   chunked:1;       /* response framing */
     unsigned                   reading_body:1;
+    unsigned                   discard_body:1;  /* body read and dropped */
+    unsigned                   body_handled:1;  /* read or discarded */
     unsigned                   filter_finalize:1;
 };
 

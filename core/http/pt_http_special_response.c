@@ -41,6 +41,72 @@ pt_http_closes_connection(pt_int_t error)
  * 5xx, an empty body otherwise. Returns what pt_http_finalize_request
  * should be called with next.
  */
+/* Serves an error_page: an internal redirect, a named location or a redirect. */
+static pt_int_t
+pt_http_send_error_page(pt_http_request_t *r, pt_http_err_page_t *err)
+{
+    u_char          *q;
+    pt_str_t         uri, args;
+    pt_int_t         overwrite;
+    pt_table_elt_t  *location;
+
+    overwrite = err->overwrite;
+
+    if (overwrite >= 0) {
+        r->err_status = overwrite;
+    }
+
+    uri = err->uri;
+
+    if (uri.data[0] == '@') {
+        return pt_http_named_location(r, &uri);
+    }
+
+    if (uri.data[0] == '/') {
+        pt_str_null(&args);
+
+        q = pt_strlchr(uri.data, uri.data + uri.len, '?');
+        if (q) {
+            args.data = q + 1;
+            args.len = uri.data + uri.len - args.data;
+            uri.len = q - uri.data;
+        }
+
+        if (r->method != PT_HTTP_HEAD) {
+            r->method = PT_HTTP_GET;
+            pt_str_set(&r->method_name, "GET");
+        }
+
+        return pt_http_internal_redirect(r, &uri, &args);
+    }
+
+    /* a full URL: the client is sent there */
+    location = pt_list_push(&r->headers_out.headers);
+    if (location == NULL) {
+        return PT_ERROR;
+    }
+
+    location->hash = 1;
+    pt_str_set(&location->key, "Location");
+    location->value = uri;
+    location->next = NULL;
+    r->headers_out.location = location;
+
+    if (overwrite != PT_HTTP_MOVED_PERMANENTLY
+        && overwrite != PT_HTTP_MOVED_TEMPORARILY
+        && overwrite != PT_HTTP_SEE_OTHER
+        && overwrite != PT_HTTP_TEMPORARY_REDIRECT
+        && overwrite != PT_HTTP_PERMANENT_REDIRECT)
+    {
+        r->err_status = PT_HTTP_MOVED_TEMPORARILY;
+    }
+
+    r->error_page = 1;
+
+    return pt_http_special_response_handler(r, r->err_status);
+}
+
+
 pt_int_t
 pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 {
@@ -53,12 +119,39 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
     const char                *text, *tail;
     pt_http_core_loc_conf_t   *clcf;
 
+    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+    if (!r->error_page && clcf->error_pages && r->uri_changes > 1) {
+        pt_uint_t            i;
+        pt_http_err_page_t  *err;
+
+        err = clcf->error_pages->elts;
+
+        for (i = 0; i < clcf->error_pages->nelts; i++) {
+            if (err[i].status == error) {
+                r->error_page = 1;
+                r->err_status = error;
+
+                if (pt_http_closes_connection(error)) {
+                    r->keepalive = 0;
+                    r->lingering_close = 1;
+                }
+
+                (void) pt_http_discard_request_body(r);
+
+                return pt_http_send_error_page(r, &err[i]);
+            }
+        }
+    }
+
     r->err_status = error;
 
     if (pt_http_closes_connection(error)) {
         r->keepalive = 0;
         r->lingering_close = 1;
     }
+
+    (void) pt_http_discard_request_body(r);
 
     r->headers_out.status = error;
 
@@ -82,8 +175,6 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
     }
 
     text = pt_http_status_text(error);
-
-    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
 
     tail = clcf->server_tokens == PT_HTTP_SERVER_TOKENS_ON
            ? pt_http_error_full_tail : pt_http_error_tail;
@@ -146,6 +237,8 @@ pt_http_send_response(pt_http_request_t *r, pt_uint_t status, pt_str_t *ct,
     pt_buf_t                  *b;
     pt_chain_t                 out;
     pt_http_core_loc_conf_t   *clcf;
+
+    (void) pt_http_discard_request_body(r);
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body ? (off_t) body->len : 0;
