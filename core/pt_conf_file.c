@@ -113,16 +113,24 @@ pt_conf_parse(pt_conf_t *cf, pt_str_t *filename)
         cf->conf_file = &conf_file;
         cf->depth++;
 
+        type = PT_CONF_PARSE_FILE;
+
         if (pt_dump_config && pt_conf_add_dump(cf, &conf_file) != PT_OK) {
             rc = PT_ERROR;
             goto done;
         }
 
-        type = PT_CONF_PARSE_FILE;
-
     } else if (cf->conf_file->pos != cf->conf_file->buffer.data
                || cf->conf_file->name.len)
     {
+        /* blocks nest by recursion too: bound them with the includes */
+        if (cf->depth >= PT_CONF_MAX_DEPTH) {
+            pt_conf_error(cf, "too deeply nested includes or blocks");
+            return PT_CONF_ERROR;
+        }
+
+        cf->depth++;
+
         type = PT_CONF_PARSE_BLOCK;
 
     } else {
@@ -199,6 +207,9 @@ done:
 
     if (filename) {
         cf->conf_file = prev;
+    }
+
+    if (type != PT_CONF_PARSE_PARAM) {
         cf->depth--;
     }
 
@@ -521,7 +532,8 @@ pt_conf_read_token(pt_conf_t *cf)
             start_line = file->line;
 
             while (p < last && *p != quote) {
-                if (*p == '\\' && p + 1 < last) {
+                /* an escaped NUL is still a NUL: caught below */
+                if (*p == '\\' && p + 1 < last && p[1] != '\0') {
                     if (p[1] == '\n') {
                         file->line++;
                     }
@@ -574,7 +586,7 @@ pt_conf_read_token(pt_conf_t *cf)
         while (p < last) {
             ch = *p;
 
-            if (ch == '\\' && p + 1 < last && p[1] != '\n') {
+            if (ch == '\\' && p + 1 < last && p[1] != '\n' && p[1] != '\0') {
                 p += 2;
                 continue;
             }
@@ -588,6 +600,12 @@ pt_conf_read_token(pt_conf_t *cf)
             if (ch == '{' && variable) {
                 /* "${name}" is part of the word */
                 while (p < last && *p != '}' && *p != '\n' && *p != ';') {
+                    if (*p == '\0') {
+                        file->pos = p;
+                        pt_conf_error(cf, "unexpected NUL byte");
+                        return PT_ERROR;
+                    }
+
                     p++;
                 }
 
@@ -628,6 +646,23 @@ pt_conf_read_token(pt_conf_t *cf)
 }
 
 
+/*
+ * A directory of the pattern that does not exist matches nothing, as a
+ * missing file would; any other error (EACCES, EIO) stops the glob.
+ */
+static int
+pt_conf_glob_error(const char *path, int err)
+{
+    if (err == ENOENT || err == ENOTDIR) {
+        return 0;
+    }
+
+    errno = err;
+
+    return 1;
+}
+
+
 char *
 pt_conf_include(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
@@ -650,7 +685,7 @@ pt_conf_include(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
     pt_memzero(&gl, sizeof(glob_t));
 
-    n = glob((char *) file.data, GLOB_ERR, NULL, &gl);
+    n = glob((char *) file.data, 0, pt_conf_glob_error, &gl);
 
     if (n == GLOB_NOMATCH) {
         globfree(&gl);
@@ -743,6 +778,8 @@ pt_conf_open_file(pt_cycle_t *cycle, pt_str_t *name)
     if (file == NULL) {
         return NULL;
     }
+
+    pt_memzero(file, sizeof(pt_open_file_t));
 
     file->name = full;
     file->fd = pt_str_eq_lit(&full, "stderr") ? STDERR_FILENO

@@ -512,6 +512,11 @@ pt_reopen_files(pt_cycle_t *cycle, uid_t user)
             i = 0;
         }
 
+        /* what is buffered belongs to the file being rotated away */
+        if (file[i].flush) {
+            file[i].flush(&file[i], cycle->log);
+        }
+
         if (file[i].fd == STDERR_FILENO || file[i].name.len == 0) {
             continue;
         }

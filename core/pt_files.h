@@ -14,6 +14,10 @@ struct pt_file_s {
 struct pt_open_file_s {
     pt_fd_t      fd;
     pt_str_t     name;          /* absolute path, NUL-terminated */
+
+    /* writes out what a module buffers for the file, before a reopen */
+    void       (*flush)(pt_open_file_t *file, pt_log_t *log);
+    void        *data;          /* for flush */
 };
 
 #define PT_FILE_RDONLY     O_RDONLY

@@ -149,14 +149,19 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
 
     p = b->pos;
 
-    /* RFC 9112 2.2: empty lines before the request line are ignored */
-    for (n = 0; p + 1 < b->last && p[0] == '\r' && p[1] == '\n'; n++) {
+    /*
+     * RFC 9112 2.2: empty lines before the request line are ignored, a few
+     * of them; r->state counts them across calls, so that a client sending
+     * a byte at a time meets the same limit.
+     */
+    for (n = r->state; p + 1 < b->last && p[0] == '\r' && p[1] == '\n'; n++) {
         if (n == 8) {
             return PT_HTTP_PARSE_INVALID_REQUEST;
         }
         p += 2;
     }
 
+    r->state = n;
     b->pos = p;
 
     if (p < b->last && !pt_http_is_tchar(*p) && *p != '\r') {
@@ -241,6 +246,9 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
         r->http_version = PT_HTTP_VERSION_11;   /* 1.x stays compatible */
     }
 
+    r->request_line.data = r->request_start;
+    r->request_line.len = r->request_end - r->request_start;
+
     /* the four forms of request-target */
 
     r->schema_start = NULL;
@@ -261,6 +269,8 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
         /* authority-form: a proxy feature Portico does not offer */
         r->uri_start = target;
         r->uri_end = target_end;
+        r->unparsed_uri.data = target;
+        r->unparsed_uri.len = target_end - target;
         b->pos = lf + 1;
         return PT_OK;
 
@@ -355,9 +365,6 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
         r->unparsed_uri.data = NULL;
         r->unparsed_uri.len = 0;
     }
-
-    r->request_line.data = r->request_start;
-    r->request_line.len = r->request_end - r->request_start;
 
     b->pos = lf + 1;
 
@@ -647,12 +654,16 @@ pt_http_parse_uri(pt_http_request_t *r)
             return PT_DECLINED;
         }
 
-        /* a trailing "/." or "/.." also needs the slow path */
+        /*
+         * A trailing "/." or "/.." also needs the slow path; not in the
+         * authority form of CONNECT, which has no path to normalise.
+         */
         end = r->uri.data + r->uri.len;
 
-        if ((r->uri.len >= 2 && end[-1] == '.' && end[-2] == '/')
-            || (r->uri.len >= 3 && end[-1] == '.' && end[-2] == '.'
-                && end[-3] == '/'))
+        if (r->uri.data[0] == '/'
+            && ((r->uri.len >= 2 && end[-1] == '.' && end[-2] == '/')
+                || (r->uri.len >= 3 && end[-1] == '.' && end[-2] == '.'
+                    && end[-3] == '/')))
         {
             r->complex_uri = 1;
         }
@@ -756,7 +767,11 @@ pt_http_validate_host(pt_str_t *host, pt_pool_t *pool, pt_uint_t alloc)
     }
 
     if (state == sw_rest && host_len < host->len) {
-        /* the port: digits only, possibly empty */
+        /* ":" and the port: digits only, possibly empty */
+        if (h[host_len] != ':') {
+            return PT_DECLINED;         /* "[::1]x" */
+        }
+
         for (i = host_len + 1; i < host->len; i++) {
             if (h[i] < '0' || h[i] > '9') {
                 return PT_DECLINED;
