@@ -156,8 +156,42 @@ pt_unix_send(pt_connection_t *c, u_char *buf, size_t size)
 
 
 /*
+ * Without sendfile(): pread()s up to 32 KiB of the file buffer b, at most
+ * *size bytes, and send()s them; *size becomes what was read. What the
+ * socket did not take is read again next time, so nothing stays buffered
+ * between calls. Returns the bytes sent, 0 when the file ended early, -1
+ * with errno set.
+ */
+static ssize_t
+pt_send_file_piece(pt_connection_t *c, pt_buf_t *b, off_t *size)
+{
+    ssize_t  n;
+
+    static u_char  buf[32768];
+
+    n = pread(b->file->fd, buf, (size_t) pt_min(*size, (off_t) sizeof(buf)),
+              b->file_pos);
+
+    if (n <= 0) {
+        if (n == -1) {
+            pt_log_error(PT_LOG_CRIT, c->log, errno, "pread() \"%.*s\" failed",
+                         PT_STR_ARG(b->file->name));
+            errno = EIO;
+        }
+
+        return n;
+    }
+
+    *size = n;
+
+    return send(c->fd, buf, (size_t) n, MSG_NOSIGNAL);
+}
+
+
+/*
  * Sends the chain with as few syscalls as it can: runs of memory buffers
- * go out in one writev(), file buffers by sendfile(). Returns the first
+ * go out in one writev(), file buffers by sendfile() (by pread() and send()
+ * when c->sendfile is off). Returns the first
  * link with data left, NULL when everything went, or PT_CHAIN_ERROR.
  */
 pt_chain_t *
@@ -199,9 +233,22 @@ pt_linux_send_chain(pt_connection_t *c, pt_chain_t *in, off_t limit)
 
         if (b->in_file && !pt_buf_in_memory(b)) {
             attempt = pt_min(b->file_last - b->file_pos, limit - send);
-            offset = b->file_pos;
 
-            n = sendfile(c->fd, b->file->fd, &offset, (size_t) attempt);
+            if (c->sendfile) {
+                offset = b->file_pos;
+                n = sendfile(c->fd, b->file->fd, &offset, (size_t) attempt);
+
+            } else {
+                /* "sendfile off": a piece at a time through a small buffer */
+                n = pt_send_file_piece(c, b, &attempt);
+            }
+
+            if (n == 0 && attempt > 0) {
+                pt_log_error(PT_LOG_ALERT, c->log, 0,
+                             "file \"%.*s\" was truncated while being sent",
+                             PT_STR_ARG(b->file->name));
+                return PT_CHAIN_ERROR;
+            }
 
         } else {
             niov = 0;

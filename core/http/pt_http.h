@@ -19,6 +19,7 @@ typedef u_char *(*pt_http_log_handler_pt)(pt_http_request_t *r,
 #include "pt_http_request.h"
 #include "pt_http_variables.h"
 #include "pt_http_core_module.h"
+#include "pt_http_upstream.h"
 
 struct pt_http_log_ctx_s {
     pt_connection_t     *connection;
@@ -43,14 +44,6 @@ pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
 /* the chunked decoder: pt_http_chunked.c */
-typedef struct {
-    pt_uint_t        state;
-    off_t            size;      /* data left in the current chunk */
-    pt_uint_t        digits;
-    pt_uint_t        ext;       /* bytes of extension seen */
-    pt_uint_t        trailers;  /* bytes of trailers seen */
-} pt_http_chunked_t;
-
 pt_int_t pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,
     pt_http_chunked_t *ctx);
 

@@ -125,6 +125,7 @@ pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,
             }
 
             if (ch == ' ' || ch == '\t') {
+                ctx->ext = 1;
                 ctx->state = sw_chunk_bws;
                 break;
             }
@@ -193,6 +194,10 @@ pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,
             goto invalid;
 
         case sw_chunk_extension_quoted_pair:
+            if (++ctx->ext > PT_HTTP_CHUNK_MAX_EXTENSION) {
+                goto invalid;
+            }
+
             if (ch == '\t' || (ch >= 0x20 && ch != 0x7f)) {
                 ctx->state = sw_chunk_extension_quoted;
                 break;

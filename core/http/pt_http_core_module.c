@@ -51,6 +51,8 @@ static pt_conf_enum_t  pt_http_core_lingering_close[] = {
 
 static char *pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
+static char *pt_http_core_error_log(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
 
 
 static pt_command_t  pt_http_core_commands[] = {
@@ -221,6 +223,13 @@ static pt_command_t  pt_http_core_commands[] = {
       pt_conf_set_size_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_core_loc_conf_t, postpone_output),
+      NULL },
+
+    { pt_string("error_log"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
+      pt_http_core_error_log,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { pt_string("error_page"),
@@ -513,8 +522,10 @@ pt_http_update_location_config(pt_http_request_t *r)
     clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
 
     if (clcf->error_log) {
+        /* this location's error_log replaces the server-wide one */
         r->connection->log->file = clcf->error_log->file;
         r->connection->log->log_level = clcf->error_log->log_level;
+        r->connection->log->next = clcf->error_log->next;
     }
 
     if (r->keepalive) {
@@ -1693,4 +1704,13 @@ pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     }
 
     return PT_CONF_OK;
+}
+
+
+static char *
+pt_http_core_error_log(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_core_loc_conf_t  *clcf = conf;
+
+    return pt_log_set_log(cf, &clcf->error_log);
 }

@@ -1207,11 +1207,12 @@ pt_http_finalize_request(pt_http_request_t *r, pt_int_t rc)
     pt_connection_t          *c;
     pt_http_core_loc_conf_t  *clcf;
 
-    c = r->connection;
-
     if (rc == PT_DONE) {
+        /* r may be gone already: an internal redirect finished it */
         return;
     }
+
+    c = r->connection;
 
     if (rc == PT_DECLINED) {
         r->content_handler = NULL;
@@ -1405,6 +1406,12 @@ pt_http_set_keepalive(pt_http_request_t *r)
 
     clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
 
+    /*
+     * Log now: the pipelined bytes moved below may overwrite the head the
+     * log's variables ($request, $http_...) point into.
+     */
+    pt_http_log_request(r);
+
     b = r->header_in;
     size = b->last - b->pos;
 
@@ -1447,6 +1454,7 @@ pt_http_set_keepalive(pt_http_request_t *r)
 
     pt_http_free_request(r, 0);
 
+    c->sent = 0;        /* $bytes_sent counts the next response only */
     c->data = hc;
 
     rev->handler = pt_http_wait_request_handler;
@@ -1745,6 +1753,18 @@ pt_http_log_error_info(pt_http_request_t *r, u_char *buf, size_t len)
     if (r->request_line.len) {
         n = snprintf((char *) p, len, ", request: \"%.*s\"",
                      PT_STR_ARG(r->request_line));
+        n = pt_min((size_t) pt_max(n, 0), len);
+        p += n;
+        len -= n;
+    }
+
+    if (r->upstream && ((pt_http_upstream_t *) r->upstream)->state
+        && ((pt_http_upstream_t *) r->upstream)->state->peer)
+    {
+        pt_http_upstream_t  *u = r->upstream;
+
+        n = snprintf((char *) p, len, ", upstream: \"%.*s%.*s\"",
+                     PT_STR_ARG(*u->state->peer), PT_STR_ARG(u->uri));
         n = pt_min((size_t) pt_max(n, 0), len);
         p += n;
         len -= n;

@@ -168,6 +168,14 @@ typedef struct {
     u_char          *end;
 } pt_http_status_t;
 
+typedef struct {
+    pt_uint_t        state;
+    off_t            size;      /* data left in the current chunk */
+    pt_uint_t        digits;
+    pt_uint_t        ext;       /* bytes of extension seen */
+    pt_uint_t        trailers;  /* bytes of trailers seen */
+} pt_http_chunked_t;
+
 typedef void (*pt_http_event_handler_pt)(pt_http_request_t *r);
 typedef pt_int_t (*pt_http_handler_pt)(pt_http_request_t *r);
 typedef void (*pt_http_cleanup_pt)(void *data);
@@ -219,6 +227,7 @@ struct pt_http_request_s {
     pt_http_connection_t      *http_connection;
 
     void                      *request_body;    /* pt_http_request_body_t */
+    void                      *upstream;        /* pt_http_upstream_t */
 
     void                      *variables;   /* pt_http_variable_value_t[] */
 

@@ -193,6 +193,11 @@ pt_http_read_client_request_body(pt_http_request_t *r,
         size = (size_t) r->headers_in.content_length_n;
     }
 
+    if (size == 0) {
+        /* client_body_buffer_size 0: a buffer that never fills would hang */
+        size = 1;
+    }
+
     rb->buf = pt_create_temp_buf(r->pool, size);
     if (rb->buf == NULL) {
         return PT_HTTP_INTERNAL_SERVER_ERROR;
@@ -428,6 +433,14 @@ pt_http_do_read_client_request_body(pt_http_request_t *r)
         pt_event_del_timer(c->read);
     }
 
+    if (r->headers_in.chunked && rb->raw->pos < rb->raw->last) {
+        /*
+         * the next request came with the end of the body: it is unread
+         * input now, for keep-alive to carry over as a pipelined request
+         */
+        r->header_in = rb->raw;
+    }
+
     if (rb->temp_file) {
         if (pt_http_request_body_flush(r) != PT_OK) {
             return PT_HTTP_INTERNAL_SERVER_ERROR;
@@ -555,7 +568,8 @@ pt_http_request_body_flush(pt_http_request_t *r)
  * Reads and drops whatever body is there now, so the connection can go on
  * to the next request. Returns PT_OK when the whole body is gone; when it
  * is not all there yet, the connection is not kept alive (lingering close
- * deals with the rest), and PT_AGAIN is returned.
+ * deals with the rest), and PT_AGAIN is returned; an invalid chunked body
+ * returns PT_HTTP_BAD_REQUEST, and the connection is not kept alive either.
  */
 pt_int_t
 pt_http_discard_request_body(pt_http_request_t *r)
@@ -563,7 +577,7 @@ pt_http_discard_request_body(pt_http_request_t *r)
     off_t              n;
     ssize_t            size;
     pt_int_t           rc;
-    pt_buf_t           b;
+    pt_buf_t           b, *next;
     pt_connection_t   *c;
     pt_http_chunked_t  chunked;
     u_char             buffer[4096];
@@ -621,16 +635,32 @@ pt_http_discard_request_body(pt_http_request_t *r)
         if (rc == PT_DONE) {
             if (b.start == r->header_in->start) {
                 r->header_in->pos = b.pos;
-            } else {
-                /* pipelined bytes after the body in our stack buffer */
-                goto unfinished;
+                return PT_OK;
+            }
+
+            if (b.pos < b.last) {
+                /*
+                 * the next request came with the end of the body into our
+                 * stack buffer: it is the unread input now
+                 */
+                next = pt_create_temp_buf(r->pool, b.last - b.pos);
+                if (next == NULL) {
+                    goto unfinished;
+                }
+
+                next->last = pt_cpymem(next->pos, b.pos, b.last - b.pos);
+                r->header_in = next;
             }
 
             return PT_OK;
         }
 
         if (rc == PT_ERROR) {
-            goto unfinished;
+            pt_log_error(PT_LOG_INFO, c->log, 0,
+                         "client sent invalid chunked body");
+            r->keepalive = 0;
+            r->lingering_close = 1;
+            return PT_HTTP_BAD_REQUEST;
         }
 
         /* PT_AGAIN, or a chunk continues beyond what we have */

@@ -36,11 +36,6 @@ pt_http_closes_connection(pt_int_t error)
 }
 
 
-/*
- * Sends the built-in response for status error: an HTML page for 4xx and
- * 5xx, an empty body otherwise. Returns what pt_http_finalize_request
- * should be called with next.
- */
 /* Serves an error_page: an internal redirect, a named location or a redirect. */
 static pt_int_t
 pt_http_send_error_page(pt_http_request_t *r, pt_http_err_page_t *err)
@@ -107,6 +102,11 @@ pt_http_send_error_page(pt_http_request_t *r, pt_http_err_page_t *err)
 }
 
 
+/*
+ * Sends the error_page for status error, or the built-in response: an HTML
+ * page for 3xx, 4xx and 5xx, an empty body otherwise. Returns what
+ * pt_http_finalize_request should be called with next.
+ */
 pt_int_t
 pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 {
@@ -238,7 +238,15 @@ pt_http_send_response(pt_http_request_t *r, pt_uint_t status, pt_str_t *ct,
     pt_chain_t                 out;
     pt_http_core_loc_conf_t   *clcf;
 
-    (void) pt_http_discard_request_body(r);
+    if (pt_http_discard_request_body(r) == PT_HTTP_BAD_REQUEST) {
+        /*
+         * a broken chunked body: the request is answered as such and the
+         * connection closed; no error_page, whose internal redirect the
+         * caller could not follow from here
+         */
+        r->error_page = 1;
+        return pt_http_special_response_handler(r, PT_HTTP_BAD_REQUEST);
+    }
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = body ? (off_t) body->len : 0;

@@ -1,0 +1,179 @@
+#ifndef PT_HTTP_UPSTREAM_H
+#define PT_HTTP_UPSTREAM_H
+
+/*
+ * The upstream machinery: groups of servers ("upstream NAME { server ...; }"
+ * or the implicit group of a proxy_pass address), the round-robin balancer,
+ * the per-worker pool of idle keep-alive connections, and the per-request
+ * state that connects, sends the request, reads and checks the response
+ * head and relays the body with backpressure. A protocol module (proxy)
+ * supplies how the request is built and the response head is parsed.
+ */
+
+typedef struct pt_http_upstream_s          pt_http_upstream_t;
+typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
+
+#define PT_HTTP_UPSTREAM_FT_ERROR           0x00000002
+#define PT_HTTP_UPSTREAM_FT_TIMEOUT         0x00000004
+#define PT_HTTP_UPSTREAM_FT_INVALID_HEADER  0x00000008
+#define PT_HTTP_UPSTREAM_FT_HTTP_500        0x00000010
+#define PT_HTTP_UPSTREAM_FT_HTTP_502        0x00000020
+#define PT_HTTP_UPSTREAM_FT_HTTP_503        0x00000040
+#define PT_HTTP_UPSTREAM_FT_HTTP_504        0x00000080
+#define PT_HTTP_UPSTREAM_FT_HTTP_403        0x00000100
+#define PT_HTTP_UPSTREAM_FT_HTTP_404        0x00000200
+#define PT_HTTP_UPSTREAM_FT_HTTP_429        0x00000400
+#define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
+#define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
+
+/* one server of a group, as configured */
+typedef struct {
+    pt_str_t                  name;
+    pt_addr_t                *addrs;
+    pt_uint_t                 naddrs;
+    pt_uint_t                 weight;
+    pt_uint_t                 max_fails;
+    time_t                    fail_timeout;
+    unsigned                  down:1;
+    unsigned                  backup:1;
+} pt_http_upstream_server_t;
+
+/* one address to connect to, with its balancing and health state */
+typedef struct {
+    struct sockaddr          *sockaddr;
+    socklen_t                 socklen;
+    pt_str_t                  name;         /* "127.0.0.1:8081" */
+
+    pt_int_t                  current_weight;
+    pt_int_t                  effective_weight;
+    pt_int_t                  weight;
+
+    pt_uint_t                 fails;
+    time_t                    checked;      /* start of the fail window */
+    pt_uint_t                 max_fails;
+    time_t                    fail_timeout;
+
+    unsigned                  down:1;
+} pt_http_upstream_rr_peer_t;
+
+typedef struct {
+    pt_uint_t                     number;
+    pt_uint_t                     total_weight;
+    pt_http_upstream_rr_peer_t   *peer;
+    pt_str_t                     *name;
+} pt_http_upstream_rr_peers_t;
+
+struct pt_http_upstream_srv_conf_s {
+    pt_str_t                      host;         /* group name or address */
+    in_port_t                     port;
+    pt_array_t                   *servers;      /* pt_http_upstream_server_t */
+    pt_http_upstream_rr_peers_t  *peers;
+
+    pt_uint_t                     keepalive;    /* idle connections kept */
+    pt_msec_t                     keepalive_timeout;
+    pt_uint_t                     keepalive_requests;
+    pt_msec_t                     keepalive_time;
+    pt_queue_t                    cache;        /* idle connections, per worker */
+    pt_uint_t                     cached;
+
+    u_char                       *file_name;
+    pt_uint_t                     line;
+    unsigned                      implicit:1;   /* from a proxy_pass address */
+    unsigned                      is_unix:1;
+};
+
+/* what a location configures for its upstream requests */
+typedef struct {
+    pt_http_upstream_srv_conf_t  *upstream;
+
+    pt_msec_t                     connect_timeout;
+    pt_msec_t                     send_timeout;
+    pt_msec_t                     read_timeout;
+
+    size_t                        buffer_size;
+    pt_uint_t                     next_upstream;
+    pt_uint_t                     next_upstream_tries;
+
+    pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
+    pt_array_t                   *pass_headers;
+} pt_http_upstream_conf_t;
+
+/* the response head, as the upstream sent it */
+typedef struct {
+    pt_list_t                     headers;
+    pt_uint_t                     status_n;
+    pt_str_t                      status_line;
+    off_t                         content_length_n;
+    pt_table_elt_t               *content_length;
+    pt_table_elt_t               *transfer_encoding;
+    pt_table_elt_t               *connection;
+    pt_table_elt_t               *upgrade;
+    unsigned                      chunked:1;
+    unsigned                      connection_close:1;
+    unsigned                      connection_upgrade:1;
+} pt_http_upstream_headers_in_t;
+
+/* the state of one upstream request, for $upstream_* */
+typedef struct {
+    pt_uint_t                     status;
+    pt_msec_t                     connect_time;
+    pt_msec_t                     header_time;
+    pt_msec_t                     response_time;
+    off_t                         bytes_received;
+    pt_str_t                     *peer;
+} pt_http_upstream_state_t;
+
+typedef pt_int_t (*pt_http_upstream_handler_pt)(pt_http_request_t *r);
+
+struct pt_http_upstream_s {
+    pt_http_upstream_conf_t        *conf;
+    pt_http_upstream_srv_conf_t    *upstream;
+
+    pt_connection_t                *peer;       /* the upstream connection */
+    pt_http_upstream_rr_peer_t     *rr_peer;
+    pt_uint_t                       tries;
+    pt_msec_t                       start_time;
+    uint64_t                        tried[2];   /* peers tried, as bits */
+
+    pt_chain_t                     *request_bufs;
+    pt_chain_t                     *request_out;    /* still to send */
+
+    pt_buf_t                        buffer;         /* head, then body */
+    pt_http_upstream_headers_in_t   headers_in;
+    pt_http_status_t                status;
+
+    pt_http_chunked_t               chunked;
+    off_t                           length;         /* body left, -1 unknown */
+    pt_chain_t                     *free_bufs;      /* body links to reuse */
+    pt_chain_t                     *busy_bufs;      /* passed to the client */
+    pt_buf_t                       *client_buf;     /* tunnel: client side */
+
+    pt_array_t                     *states;         /* of ..._state_t */
+    pt_http_upstream_state_t       *state;
+
+    pt_http_upstream_handler_pt     create_request;
+    pt_http_upstream_handler_pt     process_header; /* the proxy's */
+
+    pt_str_t                        uri;            /* sent upstream */
+
+    unsigned                        request_sent:1;
+    unsigned                        header_sent:1;  /* to the client */
+    unsigned                        keepalive:1;    /* peer reusable */
+    unsigned                        upgrade:1;
+    unsigned                        upgrading:1;    /* 101 tunnel */
+    unsigned                        eof:1;
+    unsigned                        done:1;
+    unsigned                        cached:1;       /* reused connection */
+    unsigned                        body_ended:1;   /* last_buf passed */
+};
+
+pt_http_upstream_srv_conf_t *pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u,
+    pt_uint_t implicit);
+pt_int_t pt_http_upstream_create(pt_http_request_t *r);
+void pt_http_upstream_init(pt_http_request_t *r);
+pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
+    pt_str_t *lowcase_name);
+
+extern pt_module_t  pt_http_upstream_module;
+
+#endif /* PT_HTTP_UPSTREAM_H */

@@ -1,0 +1,1367 @@
+/*
+ * The proxy module: proxy_pass to an address or an upstream group over
+ * HTTP/1.x. It builds the upstream request (proxy_set_header, the client's
+ * end-to-end headers, the body), and parses the upstream's response head
+ * with the same strict parser used for clients; the upstream machinery
+ * does the rest.
+ */
+#include "pt_http.h"
+
+
+typedef struct {
+    pt_str_t                   key;
+    pt_http_complex_value_t    value;
+} pt_http_proxy_header_t;
+
+typedef struct {
+    pt_http_upstream_conf_t    upstream;
+
+    pt_str_t                   url;         /* as written */
+    pt_str_t                   host;        /* $proxy_host: Host sent */
+    pt_str_t                   port;        /* $proxy_port */
+    pt_str_t                   uri;         /* URI part, if any */
+    pt_str_t                   location;    /* the location's prefix */
+    unsigned                   has_uri:1;
+
+    pt_array_t                *set_headers;     /* pt_keyval_t as written */
+    pt_array_t                *headers;         /* pt_http_proxy_header_t */
+
+    pt_str_t                   method;
+    pt_uint_t                  http_version;
+    pt_flag_t                  pass_request_headers;
+    pt_flag_t                  pass_request_body;
+} pt_http_proxy_loc_conf_t;
+
+
+static void *pt_http_proxy_create_loc_conf(pt_conf_t *cf);
+static char *pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent,
+    void *child);
+static pt_int_t pt_http_proxy_add_variables(pt_conf_t *cf);
+static char *pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
+static pt_int_t pt_http_proxy_create_request(pt_http_request_t *r);
+static pt_int_t pt_http_proxy_process_header(pt_http_request_t *r);
+
+
+static pt_conf_enum_t  pt_http_proxy_http_version[] = {
+    { pt_string("1.0"), PT_HTTP_VERSION_10 },
+    { pt_string("1.1"), PT_HTTP_VERSION_11 },
+    { pt_null_string, 0 }
+};
+
+static pt_conf_bitmask_t  pt_http_proxy_next_upstream_masks[] = {
+    { pt_string("error"), PT_HTTP_UPSTREAM_FT_ERROR },
+    { pt_string("timeout"), PT_HTTP_UPSTREAM_FT_TIMEOUT },
+    { pt_string("invalid_header"), PT_HTTP_UPSTREAM_FT_INVALID_HEADER },
+    { pt_string("non_idempotent"), PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT },
+    { pt_string("http_500"), PT_HTTP_UPSTREAM_FT_HTTP_500 },
+    { pt_string("http_502"), PT_HTTP_UPSTREAM_FT_HTTP_502 },
+    { pt_string("http_503"), PT_HTTP_UPSTREAM_FT_HTTP_503 },
+    { pt_string("http_504"), PT_HTTP_UPSTREAM_FT_HTTP_504 },
+    { pt_string("http_403"), PT_HTTP_UPSTREAM_FT_HTTP_403 },
+    { pt_string("http_404"), PT_HTTP_UPSTREAM_FT_HTTP_404 },
+    { pt_string("http_429"), PT_HTTP_UPSTREAM_FT_HTTP_429 },
+    { pt_string("off"), PT_HTTP_UPSTREAM_FT_OFF },
+    { pt_null_string, 0 }
+};
+
+
+static pt_command_t  pt_http_proxy_commands[] = {
+
+    { pt_string("proxy_pass"),
+      PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_pass,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_set_header"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE2,
+      pt_conf_set_keyval_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, set_headers),
+      NULL },
+
+    { pt_string("proxy_http_version"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_enum_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, http_version),
+      &pt_http_proxy_http_version },
+
+    { pt_string("proxy_method"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, method),
+      NULL },
+
+    { pt_string("proxy_pass_request_headers"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, pass_request_headers),
+      NULL },
+
+    { pt_string("proxy_pass_request_body"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, pass_request_body),
+      NULL },
+
+    { pt_string("proxy_connect_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.connect_timeout),
+      NULL },
+
+    { pt_string("proxy_send_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.send_timeout),
+      NULL },
+
+    { pt_string("proxy_read_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { pt_string("proxy_buffer_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_size_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.buffer_size),
+      NULL },
+
+    { pt_string("proxy_hide_header"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_hide_header,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.hide_headers),
+      NULL },
+
+    { pt_string("proxy_pass_header"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_hide_header,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.pass_headers),
+      NULL },
+
+    { pt_string("proxy_next_upstream"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
+      pt_conf_set_bitmask_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.next_upstream),
+      &pt_http_proxy_next_upstream_masks },
+
+    { pt_string("proxy_next_upstream_tries"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_num_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.next_upstream_tries),
+      NULL },
+
+    pt_null_command
+};
+
+
+static pt_http_module_t  pt_http_proxy_module_ctx = {
+    pt_http_proxy_add_variables,            /* preconfiguration */
+    NULL,                                   /* postconfiguration */
+    NULL, NULL, NULL, NULL,
+    pt_http_proxy_create_loc_conf,
+    pt_http_proxy_merge_loc_conf
+};
+
+
+pt_module_t  pt_http_proxy_module = {
+    .ctx = &pt_http_proxy_module_ctx,
+    .commands = pt_http_proxy_commands,
+    .type = PT_HTTP_MODULE,
+};
+
+
+/* What the upstream never learns of the backend (nginx's defaults too). */
+static const char  *pt_http_proxy_hide_defaults[] = {
+    "date", "server", "x-pad", "x-powered-by", "x-accel-expires",
+    "x-accel-redirect", "x-accel-limit-rate", "x-accel-buffering",
+    "x-accel-charset", NULL
+};
+
+/* Sent unless proxy_set_header is used at some level. */
+static const char  *pt_http_proxy_default_headers[][2] = {
+    { "Host", "$proxy_host" },
+    { "X-Real-IP", "$remote_addr" },
+    { "X-Forwarded-For", "$proxy_add_x_forwarded_for" },
+    { "X-Forwarded-Proto", "$scheme" },
+    { "X-Forwarded-Host", "$host" },
+    { NULL, NULL }
+};
+
+
+static pt_int_t
+pt_http_proxy_handler(pt_http_request_t *r)
+{
+    pt_int_t                   rc;
+    pt_http_upstream_t        *u;
+    pt_http_proxy_loc_conf_t  *plcf;
+
+    if (pt_http_upstream_create(r) != PT_OK) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
+
+    u = r->upstream;
+    u->conf = &plcf->upstream;
+    u->create_request = pt_http_proxy_create_request;
+    u->process_header = pt_http_proxy_process_header;
+
+    if (!plcf->pass_request_body) {
+        if (pt_http_discard_request_body(r) != PT_OK) {
+            r->keepalive = 0;
+        }
+
+        pt_http_upstream_init(r);
+        return PT_DONE;
+    }
+
+    rc = pt_http_read_client_request_body(r, pt_http_upstream_init);
+
+    if (rc >= PT_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return PT_DONE;
+}
+
+
+/* Percent-encodes what may not stand in a path sent upstream. */
+static size_t
+pt_http_proxy_escape_uri(u_char *dst, const u_char *src, size_t size)
+{
+    size_t         n;
+    u_char         c;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    while (size--) {
+        c = *src++;
+
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%'
+            || c == '?' || c == '<' || c == '>' || c == '\\' || c == '^'
+            || c == '`' || c == '{' || c == '|' || c == '}')
+        {
+            if (dst) {
+                *dst++ = '%';
+                *dst++ = hex[c >> 4];
+                *dst++ = hex[c & 0xf];
+            }
+
+            n += 3;
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = c;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+/* The URI for the upstream: nginx's rules for proxy_pass with and without a URI. */
+static pt_int_t
+pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
+    pt_str_t *uri)
+{
+    u_char    *p;
+    size_t     len, loc_len, rest;
+
+    if (!plcf->has_uri) {
+        if (!r->internal) {
+            *uri = r->unparsed_uri;     /* exactly what the client sent */
+            return PT_OK;
+        }
+
+        loc_len = 0;
+
+    } else {
+        loc_len = plcf->location.len;
+
+        if (r->uri.len < loc_len) {
+            loc_len = r->uri.len;
+        }
+    }
+
+    rest = pt_http_proxy_escape_uri(NULL, r->uri.data + loc_len,
+                                    r->uri.len - loc_len);
+
+    len = plcf->uri.len + rest + (r->args.len ? 1 + r->args.len : 0);
+
+    p = pt_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    uri->data = p;
+
+    p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
+    p += pt_http_proxy_escape_uri(p, r->uri.data + loc_len,
+                                  r->uri.len - loc_len);
+
+    if (r->args.len) {
+        *p++ = '?';
+        p = pt_cpymem(p, r->args.data, r->args.len);
+    }
+
+    uri->len = p - uri->data;
+
+    return PT_OK;
+}
+
+
+static pt_uint_t
+pt_http_proxy_token_in(pt_table_elt_t *list, u_char *name, size_t len)
+{
+    u_char          *p, *last, *start;
+    pt_table_elt_t  *h;
+
+    for (h = list; h; h = h->next) {
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while (p < last) {
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            if ((size_t) (p - start) == len
+                && pt_strncasecmp(start, name, len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* A client header that never goes upstream as it is. */
+static pt_uint_t
+pt_http_proxy_skip_client_header(pt_http_request_t *r, pt_table_elt_t *h,
+    pt_http_proxy_loc_conf_t *plcf)
+{
+    pt_uint_t                i;
+    pt_str_t                 lc;
+    pt_http_proxy_header_t  *ph;
+
+    static const char  *skip[] = {
+        "host", "connection", "keep-alive", "proxy-connection", "te",
+        "trailer", "transfer-encoding", "upgrade", "content-length",
+        "expect", NULL
+    };
+
+    lc.data = h->lowcase_key;
+    lc.len = h->key.len;
+
+    for (i = 0; skip[i]; i++) {
+        if (lc.len == strlen(skip[i])
+            && pt_strncmp(lc.data, skip[i], lc.len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    /*
+     * Headers the client's Connection names are hop-by-hop too; removing
+     * them before ours are added means a client cannot strip, say,
+     * X-Forwarded-For by naming it there.
+     */
+    if (pt_http_proxy_token_in(r->headers_in.connection, lc.data, lc.len)) {
+        return 1;
+    }
+
+    ph = plcf->headers->elts;
+
+    for (i = 0; i < plcf->headers->nelts; i++) {
+        if (pt_str_caseeq(&ph[i].key, &lc)) {
+            return 1;       /* proxy_set_header decides this one */
+        }
+    }
+
+    return 0;
+}
+
+
+static pt_int_t
+pt_http_proxy_create_request(pt_http_request_t *r)
+{
+    u_char                    *p;
+    size_t                     len;
+    off_t                      body_len;
+    pt_str_t                   method, uri, *values;
+    pt_buf_t                  *b;
+    pt_uint_t                  i, n, upgrade;
+    pt_chain_t                *cl, *body;
+    pt_list_part_t            *part;
+    pt_table_elt_t            *h;
+    pt_http_upstream_t        *u;
+    pt_http_proxy_header_t    *ph;
+    pt_http_request_body_t    *rb;
+    pt_http_proxy_loc_conf_t  *plcf;
+
+    u = r->upstream;
+    plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
+
+    method = plcf->method.len ? plcf->method : r->method_name;
+
+    if (pt_http_proxy_build_uri(r, plcf, &uri) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    u->uri = uri;
+
+    /* evaluate proxy_set_header first: the lengths are needed */
+
+    ph = plcf->headers->elts;
+    n = plcf->headers->nelts;
+
+    values = pt_pcalloc(r->pool, (n + 1) * sizeof(pt_str_t));
+    if (values == NULL) {
+        return PT_ERROR;
+    }
+
+    len = method.len + 1 + uri.len + sizeof(" HTTP/1.1\r\n") - 1;
+
+    upgrade = 0;
+
+    for (i = 0; i < n; i++) {
+        if (pt_http_complex_value(r, &ph[i].value, &values[i]) != PT_OK) {
+            return PT_ERROR;
+        }
+
+        if (values[i].len == 0) {
+            continue;       /* an empty value removes the header */
+        }
+
+        if (pt_str_caseeq_lit(&ph[i].key, "upgrade")) {
+            upgrade = 1;
+        }
+
+        len += ph[i].key.len + 2 + values[i].len + 2;
+    }
+
+    if (plcf->http_version == PT_HTTP_VERSION_10) {
+        upgrade = 0;
+    }
+
+    u->upgrade = upgrade;
+
+    /*
+     * The Connection header: keep-alive needs nothing on HTTP/1.1, so it
+     * is sent only to close or to upgrade, and only unless configured.
+     */
+    for (i = 0; i < n; i++) {
+        if (pt_str_caseeq_lit(&ph[i].key, "connection")) {
+            break;
+        }
+    }
+
+    if (i == n) {
+        len += sizeof("Connection: close\r\n") - 1;
+    }
+
+    if (plcf->pass_request_headers) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0
+                || pt_http_proxy_skip_client_header(r, &h[i], plcf))
+            {
+                continue;
+            }
+
+            len += h[i].key.len + 2 + h[i].value.len + 2;
+        }
+    }
+
+    rb = r->request_body;
+    body = NULL;
+    body_len = 0;
+
+    if (plcf->pass_request_body && rb && rb->bufs) {
+        body = rb->bufs;
+        body_len = rb->received;
+    }
+
+    if (body_len || (r->method & (PT_HTTP_POST | PT_HTTP_PUT | PT_HTTP_PATCH))
+        || r->headers_in.content_length_n >= 0 || r->headers_in.chunked)
+    {
+        len += sizeof("Content-Length: \r\n") - 1 + PT_INT_T_LEN;
+    }
+
+    len += 2;
+
+    b = pt_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return PT_ERROR;
+    }
+
+    p = b->last;
+
+    p = pt_cpymem(p, method.data, method.len);
+    *p++ = ' ';
+    p = pt_cpymem(p, uri.data, uri.len);
+
+    if (plcf->http_version == PT_HTTP_VERSION_10) {
+        p = pt_cpymem(p, " HTTP/1.0\r\n", sizeof(" HTTP/1.0\r\n") - 1);
+    } else {
+        p = pt_cpymem(p, " HTTP/1.1\r\n", sizeof(" HTTP/1.1\r\n") - 1);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (values[i].len == 0) {
+            continue;
+        }
+
+        if (!upgrade && pt_str_caseeq_lit(&ph[i].key, "upgrade")) {
+            continue;
+        }
+
+        p = pt_cpymem(p, ph[i].key.data, ph[i].key.len);
+        *p++ = ':'; *p++ = ' ';
+        p = pt_cpymem(p, values[i].data, values[i].len);
+        *p++ = '\r'; *p++ = '\n';
+    }
+
+    for (i = 0; i < n; i++) {
+        if (pt_str_caseeq_lit(&ph[i].key, "connection")) {
+            break;
+        }
+    }
+
+    if (i == n) {
+        if (plcf->http_version == PT_HTTP_VERSION_10
+            || u->conf->upstream->keepalive == 0)
+        {
+            p = pt_cpymem(p, "Connection: close\r\n",
+                          sizeof("Connection: close\r\n") - 1);
+        }
+    }
+
+    if (plcf->pass_request_headers) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0
+                || pt_http_proxy_skip_client_header(r, &h[i], plcf))
+            {
+                continue;
+            }
+
+            p = pt_cpymem(p, h[i].key.data, h[i].key.len);
+            *p++ = ':'; *p++ = ' ';
+            p = pt_cpymem(p, h[i].value.data, h[i].value.len);
+            *p++ = '\r'; *p++ = '\n';
+        }
+    }
+
+    if (body_len || (r->method & (PT_HTTP_POST | PT_HTTP_PUT | PT_HTTP_PATCH))
+        || r->headers_in.content_length_n >= 0 || r->headers_in.chunked)
+    {
+        p += snprintf((char *) p, sizeof("Content-Length: \r\n") + PT_INT_T_LEN,
+                      "Content-Length: %lld\r\n", (long long) body_len);
+    }
+
+    *p++ = '\r'; *p++ = '\n';
+
+    b->last = p;
+
+    pt_assert(b->last <= b->end);
+
+    cl = pt_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return PT_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    u->request_bufs = cl;
+
+    /* the body: memory or file buffers, sent as they are on every try */
+    for ( /* void */ ; body; body = body->next) {
+        pt_buf_t  *bb;
+
+        bb = pt_calloc_buf(r->pool);
+        cl->next = pt_alloc_chain_link(r->pool);
+        if (bb == NULL || cl->next == NULL) {
+            return PT_ERROR;
+        }
+
+        *bb = *body->buf;
+        bb->last_buf = 0;
+
+        cl = cl->next;
+        cl->buf = bb;
+        cl->next = NULL;
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * The upstream's response head, strictly: a garbage status line, a
+ * malformed header, Content-Length and Transfer-Encoding together,
+ * differing Content-Lengths, a transfer coding other than chunked, or an
+ * unasked-for 101 make it invalid (502). Interim 1xx heads are skipped.
+ */
+static pt_int_t
+pt_http_proxy_process_header(pt_http_request_t *r)
+{
+    off_t                len;
+    pt_int_t             rc;
+    pt_str_t             lc;
+    pt_table_elt_t      *h;
+    pt_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    for ( ;; ) {
+
+        if (u->headers_in.status_n == 0) {
+            rc = pt_http_parse_status_line(r, &u->buffer, &u->status);
+
+            if (rc == PT_AGAIN) {
+                return PT_AGAIN;
+            }
+
+            if (rc != PT_OK) {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "upstream sent no valid HTTP/1.x status line");
+                return PT_ERROR;
+            }
+
+            u->headers_in.status_n = u->status.code;
+
+            if (pt_list_init(&u->headers_in.headers, r->pool, 16,
+                             sizeof(pt_table_elt_t)) != PT_OK)
+            {
+                return PT_ERROR;
+            }
+
+            u->headers_in.content_length_n = -1;
+            u->headers_in.content_length = NULL;
+            u->headers_in.transfer_encoding = NULL;
+            u->headers_in.connection = NULL;
+            u->headers_in.upgrade = NULL;
+            u->headers_in.chunked = 0;
+            u->headers_in.connection_close = 0;
+            u->headers_in.connection_upgrade = 0;
+        }
+
+        rc = pt_http_parse_header_line(r, &u->buffer, 1);
+
+        if (rc == PT_AGAIN) {
+            return PT_AGAIN;
+        }
+
+        if (rc == PT_OK) {
+            h = pt_list_push(&u->headers_in.headers);
+            if (h == NULL) {
+                return PT_ERROR;
+            }
+
+            h->hash = r->header_hash;
+            h->next = NULL;
+            h->key.len = r->header_name_end - r->header_name_start;
+            h->value.len = r->header_end - r->header_start;
+
+            /* copied: the buffer carries the body next */
+            h->key.data = pt_pnalloc(r->pool, 2 * h->key.len + h->value.len);
+            if (h->key.data == NULL) {
+                return PT_ERROR;
+            }
+
+            h->value.data = pt_cpymem(h->key.data, r->header_name_start,
+                                      h->key.len);
+            h->lowcase_key = pt_cpymem(h->value.data, r->header_start,
+                                       h->value.len);
+            pt_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+            lc.data = h->lowcase_key;
+            lc.len = h->key.len;
+
+            if (pt_str_eq_lit(&lc, "content-length")) {
+                if (pt_http_parse_content_length(h->value.data, h->value.len,
+                                                 &len) != PT_OK
+                    || (u->headers_in.content_length
+                        && len != u->headers_in.content_length_n))
+                {
+                    pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                                 "upstream sent invalid or differing "
+                                 "\"Content-Length\": \"%.*s\"",
+                                 PT_STR_ARG(h->value));
+                    return PT_ERROR;
+                }
+
+                u->headers_in.content_length = h;
+                u->headers_in.content_length_n = len;
+
+            } else if (pt_str_eq_lit(&lc, "transfer-encoding")) {
+                if (u->headers_in.transfer_encoding
+                    || !pt_str_caseeq_lit(&h->value, "chunked"))
+                {
+                    pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                                 "upstream sent unsupported "
+                                 "\"Transfer-Encoding\": \"%.*s\"",
+                                 PT_STR_ARG(h->value));
+                    return PT_ERROR;
+                }
+
+                u->headers_in.transfer_encoding = h;
+                u->headers_in.chunked = 1;
+
+            } else if (pt_str_eq_lit(&lc, "connection")) {
+                pt_table_elt_t  **ph;
+
+                for (ph = &u->headers_in.connection; *ph; ph = &(*ph)->next) {
+                    /* void */
+                }
+
+                *ph = h;
+
+                if (pt_http_proxy_token_in(h, (u_char *) "close", 5)) {
+                    u->headers_in.connection_close = 1;
+                }
+
+                if (pt_http_proxy_token_in(h, (u_char *) "upgrade", 7)) {
+                    u->headers_in.connection_upgrade = 1;
+                }
+
+            } else if (pt_str_eq_lit(&lc, "upgrade")) {
+                u->headers_in.upgrade = h;
+            }
+
+            continue;
+        }
+
+        if (rc != PT_HTTP_PARSE_HEADER_DONE) {
+            pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                         "upstream sent invalid header");
+            return PT_ERROR;
+        }
+
+        /* the head is complete */
+
+        if (u->headers_in.status_n == PT_HTTP_SWITCHING_PROTOCOLS) {
+            if (!u->upgrade || u->headers_in.upgrade == NULL) {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "upstream sent \"101 Switching Protocols\" to a "
+                             "request that did not ask for an upgrade");
+                return PT_ERROR;
+            }
+
+            u->upgrading = 1;
+            u->keepalive = 0;
+            r->keepalive = 0;
+            return PT_OK;
+        }
+
+        if (u->headers_in.status_n < 200) {
+            /* interim: skip it and read the next head */
+            u->headers_in.status_n = 0;
+            continue;
+        }
+
+        if (u->headers_in.chunked && u->headers_in.content_length) {
+            pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                         "upstream sent both \"Content-Length\" and "
+                         "\"Transfer-Encoding\"");
+            return PT_ERROR;
+        }
+
+        u->keepalive = !u->headers_in.connection_close
+                       && u->status.http_version >= PT_HTTP_VERSION_11
+                       && (u->headers_in.chunked
+                           || u->headers_in.content_length
+                           || r->method == PT_HTTP_HEAD
+                           || u->headers_in.status_n == PT_HTTP_NO_CONTENT
+                           || u->headers_in.status_n == PT_HTTP_NOT_MODIFIED);
+
+        return PT_OK;
+    }
+}
+
+
+/* configuration */
+
+static void *
+pt_http_proxy_create_loc_conf(pt_conf_t *cf)
+{
+    pt_http_proxy_loc_conf_t  *conf;
+
+    conf = pt_pcalloc(cf->pool, sizeof(pt_http_proxy_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->upstream.connect_timeout = PT_CONF_UNSET_MSEC;
+    conf->upstream.send_timeout = PT_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = PT_CONF_UNSET_MSEC;
+    conf->upstream.buffer_size = PT_CONF_UNSET_SIZE;
+    conf->upstream.next_upstream_tries = PT_CONF_UNSET_UINT;
+    conf->upstream.hide_headers = PT_CONF_UNSET_PTR;
+    conf->upstream.pass_headers = PT_CONF_UNSET_PTR;
+
+    conf->set_headers = PT_CONF_UNSET_PTR;
+    conf->http_version = PT_CONF_UNSET_UINT;
+    conf->pass_request_headers = PT_CONF_UNSET;
+    conf->pass_request_body = PT_CONF_UNSET;
+
+    return conf;
+}
+
+
+static pt_int_t
+pt_http_proxy_compile_headers(pt_conf_t *cf, pt_http_proxy_loc_conf_t *conf)
+{
+    pt_uint_t                         i;
+    pt_keyval_t                      *kv;
+    pt_http_proxy_header_t           *ph;
+    pt_http_compile_complex_value_t   ccv;
+    static pt_keyval_t                defaults[8];
+    static pt_array_t                 default_array;
+
+    if (conf->set_headers == PT_CONF_UNSET_PTR || conf->set_headers == NULL) {
+        if (default_array.nelts == 0) {
+            for (i = 0; pt_http_proxy_default_headers[i][0]; i++) {
+                defaults[i].key.data = (u_char *)
+                                       pt_http_proxy_default_headers[i][0];
+                defaults[i].key.len = strlen(
+                                      pt_http_proxy_default_headers[i][0]);
+                defaults[i].value.data = (u_char *)
+                                         pt_http_proxy_default_headers[i][1];
+                defaults[i].value.len = strlen(
+                                        pt_http_proxy_default_headers[i][1]);
+            }
+
+            default_array.elts = defaults;
+            default_array.nelts = i;
+            default_array.size = sizeof(pt_keyval_t);
+        }
+
+        conf->set_headers = &default_array;
+    }
+
+    conf->headers = pt_array_create(cf->pool, conf->set_headers->nelts + 1,
+                                    sizeof(pt_http_proxy_header_t));
+    if (conf->headers == NULL) {
+        return PT_ERROR;
+    }
+
+    kv = conf->set_headers->elts;
+
+    for (i = 0; i < conf->set_headers->nelts; i++) {
+
+        ph = pt_array_push(conf->headers);
+        if (ph == NULL) {
+            return PT_ERROR;
+        }
+
+        ph->key = kv[i].key;
+
+        pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &kv[i].value;
+        ccv.complex_value = &ph->value;
+
+        if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
+
+    /* a Host of our own is always sent */
+    for (i = 0; i < conf->set_headers->nelts; i++) {
+        if (pt_str_caseeq_lit(&kv[i].key, "host")) {
+            return PT_OK;
+        }
+    }
+
+    ph = pt_array_push(conf->headers);
+    if (ph == NULL) {
+        return PT_ERROR;
+    }
+
+    pt_str_set(&ph->key, "Host");
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = pt_palloc(cf->pool, sizeof(pt_str_t));
+    if (ccv.value == NULL) {
+        return PT_ERROR;
+    }
+
+    pt_str_set(ccv.value, "$proxy_host");
+    ccv.complex_value = &ph->value;
+
+    return pt_http_compile_complex_value(&ccv);
+}
+
+
+static char *
+pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
+{
+    pt_http_proxy_loc_conf_t  *prev = parent;
+    pt_http_proxy_loc_conf_t  *conf = child;
+
+    pt_str_t    *h, name;
+    pt_uint_t    i, j;
+    pt_array_t  *hide;
+
+    pt_conf_merge_msec_value(conf->upstream.connect_timeout,
+                             prev->upstream.connect_timeout, 60000);
+    pt_conf_merge_msec_value(conf->upstream.send_timeout,
+                             prev->upstream.send_timeout, 60000);
+    pt_conf_merge_msec_value(conf->upstream.read_timeout,
+                             prev->upstream.read_timeout, 60000);
+    pt_conf_merge_size_value(conf->upstream.buffer_size,
+                             prev->upstream.buffer_size, 16384);
+
+    if (conf->upstream.buffer_size < 1024) {
+        pt_conf_error(cf, "\"proxy_buffer_size\" must be at least 1k");
+        return PT_CONF_ERROR;
+    }
+
+    pt_conf_merge_bitmask_value(conf->upstream.next_upstream,
+                                prev->upstream.next_upstream,
+                                (PT_CONF_BITMASK_SET
+                                 | PT_HTTP_UPSTREAM_FT_ERROR
+                                 | PT_HTTP_UPSTREAM_FT_TIMEOUT));
+
+    if (conf->upstream.next_upstream & PT_HTTP_UPSTREAM_FT_OFF) {
+        conf->upstream.next_upstream = PT_CONF_BITMASK_SET
+                                       | PT_HTTP_UPSTREAM_FT_OFF;
+    }
+
+    pt_conf_merge_uint_value(conf->upstream.next_upstream_tries,
+                             prev->upstream.next_upstream_tries, 0);
+
+    pt_conf_merge_ptr_value(conf->set_headers, prev->set_headers, NULL);
+    pt_conf_merge_uint_value(conf->http_version, prev->http_version,
+                             PT_HTTP_VERSION_11);
+    pt_conf_merge_value(conf->pass_request_headers,
+                        prev->pass_request_headers, 1);
+    pt_conf_merge_value(conf->pass_request_body, prev->pass_request_body, 1);
+    pt_conf_merge_str_value(conf->method, prev->method, "");
+
+    if (conf->upstream.upstream == NULL) {
+        conf->upstream.upstream = prev->upstream.upstream;
+        conf->url = prev->url;
+        conf->host = prev->host;
+        conf->port = prev->port;
+        conf->uri = prev->uri;
+        conf->has_uri = prev->has_uri;
+    }
+
+    /* hidden headers: the defaults and proxy_hide_header, less proxy_pass_header */
+    pt_conf_merge_ptr_value(conf->upstream.hide_headers,
+                            prev->upstream.hide_headers, NULL);
+    pt_conf_merge_ptr_value(conf->upstream.pass_headers,
+                            prev->upstream.pass_headers, NULL);
+
+    hide = pt_array_create(cf->pool, 16, sizeof(pt_str_t));
+    if (hide == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    for (i = 0; pt_http_proxy_hide_defaults[i]; i++) {
+        name.data = (u_char *) pt_http_proxy_hide_defaults[i];
+        name.len = strlen(pt_http_proxy_hide_defaults[i]);
+
+        h = pt_array_push(hide);
+        if (h == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        *h = name;
+    }
+
+    if (conf->upstream.hide_headers) {
+        h = conf->upstream.hide_headers->elts;
+
+        for (i = 0; i < conf->upstream.hide_headers->nelts; i++) {
+            pt_str_t  *nh = pt_array_push(hide);
+
+            if (nh == NULL) {
+                return PT_CONF_ERROR;
+            }
+
+            *nh = h[i];
+        }
+    }
+
+    if (conf->upstream.pass_headers) {
+        h = conf->upstream.pass_headers->elts;
+
+        for (i = 0; i < conf->upstream.pass_headers->nelts; i++) {
+            pt_str_t  *hh = hide->elts;
+
+            for (j = 0; j < hide->nelts; j++) {
+                if (pt_str_eq(&hh[j], &h[i])) {
+                    hh[j].len = 0;      /* never matches a real name */
+                }
+            }
+        }
+    }
+
+    /* keep the merged list where the upstream looks */
+    conf->upstream.hide_headers = hide;
+
+    if (pt_http_proxy_compile_headers(cf, conf) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+static char *
+pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    pt_str_t     *value, *h;
+    pt_array_t  **a;
+
+    a = (pt_array_t **) (p + cmd->offset);
+
+    if (*a == PT_CONF_UNSET_PTR || *a == NULL) {
+        *a = pt_array_create(cf->pool, 4, sizeof(pt_str_t));
+        if (*a == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    h = pt_array_push(*a);
+    if (h == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    h->len = value[1].len;
+    h->data = pt_pnalloc(cf->pool, h->len);
+    if (h->data == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_strlow(h->data, value[1].data, h->len);
+
+    return PT_CONF_OK;
+}
+
+
+/* proxy_pass http://HOST[:PORT][/URI] | http://unix:/PATH:[/URI] | http://UPSTREAM */
+static char *
+pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    size_t                     add;
+    pt_str_t                  *value, url;
+    pt_url_t                   u;
+    pt_http_core_loc_conf_t   *clcf;
+
+    if (plcf->upstream.upstream) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    if (url.len > 7 && pt_strncasecmp(url.data, (u_char *) "http://", 7) == 0)
+    {
+        add = 7;
+
+    } else if (url.len > 8
+               && pt_strncasecmp(url.data, (u_char *) "https://", 8) == 0)
+    {
+        pt_conf_error(cf, "\"https\" upstreams need TLS support, which is "
+                      "not in this build yet");
+        return PT_CONF_ERROR;
+
+    } else {
+        pt_conf_error(cf, "invalid URL prefix in \"%.*s\"", PT_STR_ARG(url));
+        return PT_CONF_ERROR;
+    }
+
+    if (pt_strlchr(url.data, url.data + url.len, '$')) {
+        pt_conf_error(cf, "variables in \"proxy_pass\" are not supported "
+                      "yet: \"%.*s\"", PT_STR_ARG(url));
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(&u, sizeof(pt_url_t));
+
+    u.url.data = url.data + add;
+    u.url.len = url.len - add;
+    u.default_port = 80;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (pt_parse_url(cf->pool, &u) != PT_OK) {
+        if (u.err) {
+            pt_conf_error(cf, "%s in \"%.*s\"", u.err, PT_STR_ARG(url));
+        }
+
+        return PT_CONF_ERROR;
+    }
+
+    if (u.family == AF_UNIX) {
+        /* the address is known outright */
+        u.no_resolve = 0;
+        u.uri.len = 0;
+        u.uri.data = NULL;
+
+        pt_memzero(&u, sizeof(pt_url_t));
+        u.url.data = url.data + add;
+        u.url.len = url.len - add;
+        u.uri_part = 1;
+
+        if (pt_parse_url(cf->pool, &u) != PT_OK) {
+            pt_conf_error(cf, "%s in \"%.*s\"", u.err, PT_STR_ARG(url));
+            return PT_CONF_ERROR;
+        }
+
+        pt_str_set(&plcf->host, "localhost");
+
+    } else {
+        struct in6_addr  a6;
+        struct in_addr   a4;
+        char            *host;
+
+        /* an address literal needs no upstream block nor resolving later */
+        host = pt_str_to_cstr(cf->pool, &u.host);
+        if (host == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        if (inet_pton(AF_INET, host, &a4) == 1
+            || inet_pton(AF_INET6, host, &a6) == 1)
+        {
+            if (pt_inet_resolve_host(cf->pool, &u) != PT_OK) {
+                pt_conf_error(cf, "%s in \"%.*s\"", u.err, PT_STR_ARG(url));
+                return PT_CONF_ERROR;
+            }
+        }
+
+        plcf->host.len = u.host.len + (u.no_port ? 0 : 1 + u.port_text.len)
+                         + (u.family == AF_INET6 ? 2 : 0);
+        plcf->host.data = pt_pnalloc(cf->pool, plcf->host.len);
+        if (plcf->host.data == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        /* Host as the URL wrote it: "name", "name:port", "[v6]:port" */
+        plcf->host.data = (u_char *) pt_psprintf(cf->pool, &plcf->host.len,
+                              "%s%.*s%s%s%.*s",
+                              u.family == AF_INET6 ? "[" : "",
+                              PT_STR_ARG(u.host),
+                              u.family == AF_INET6 ? "]" : "",
+                              u.no_port ? "" : ":",
+                              (int) (u.no_port ? 0 : u.port_text.len),
+                              u.no_port ? "" : (char *) u.port_text.data);
+        if (plcf->host.data == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    if (u.no_port) {
+        pt_str_set(&plcf->port, "80");
+    } else {
+        plcf->port = u.port_text;
+    }
+
+    if (u.no_port) {
+        u.port = 80;
+    }
+
+    plcf->upstream.upstream = pt_http_upstream_add(cf, &u, 1);
+    if (plcf->upstream.upstream == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    plcf->url = url;
+
+    clcf = pt_http_conf_get_module_loc_conf(cf, pt_http_core_module);
+
+    clcf->handler = pt_http_proxy_handler;
+
+    if (u.uri.len) {
+        if (clcf->regex || clcf->named) {
+            pt_conf_error(cf, "\"proxy_pass\" cannot have a URI part in a "
+                          "location given by a regular expression or a "
+                          "name");
+            return PT_CONF_ERROR;
+        }
+
+        plcf->has_uri = 1;
+        plcf->uri = u.uri;
+        plcf->location = clcf->name;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* variables */
+
+static pt_int_t
+pt_http_proxy_host_variable(pt_http_request_t *r,
+    pt_http_variable_value_t *v, uintptr_t data)
+{
+    pt_str_t                  *s;
+    pt_http_proxy_loc_conf_t  *plcf;
+
+    plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
+
+    s = data ? &plcf->port : &plcf->host;
+
+    if (s->data == NULL) {
+        v->not_found = 1;
+        return PT_OK;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return PT_OK;
+}
+
+
+static pt_int_t
+pt_http_proxy_add_x_forwarded_for_variable(pt_http_request_t *r,
+    pt_http_variable_value_t *v, uintptr_t data)
+{
+    u_char          *p;
+    size_t           len;
+    pt_table_elt_t  *h;
+
+    len = 0;
+
+    for (h = r->headers_in.x_forwarded_for; h; h = h->next) {
+        len += h->value.len + 2;
+    }
+
+    if (len == 0) {
+        v->len = r->connection->addr_text.len;
+        v->data = r->connection->addr_text.data;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        return PT_OK;
+    }
+
+    len += r->connection->addr_text.len;
+
+    p = pt_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    v->data = p;
+
+    for (h = r->headers_in.x_forwarded_for; h; h = h->next) {
+        p = pt_cpymem(p, h->value.data, h->value.len);
+        *p++ = ','; *p++ = ' ';
+    }
+
+    p = pt_cpymem(p, r->connection->addr_text.data,
+                  r->connection->addr_text.len);
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return PT_OK;
+}
+
+
+static pt_http_variable_t  pt_http_proxy_vars[] = {
+
+    { pt_string("proxy_host"), NULL, pt_http_proxy_host_variable, 0,
+      PT_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { pt_string("proxy_port"), NULL, pt_http_proxy_host_variable, 1,
+      PT_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { pt_string("proxy_add_x_forwarded_for"), NULL,
+      pt_http_proxy_add_x_forwarded_for_variable, 0, 0, 0 },
+
+    pt_http_null_variable
+};
+
+
+static pt_int_t
+pt_http_proxy_add_variables(pt_conf_t *cf)
+{
+    pt_http_variable_t  *var, *v;
+
+    for (v = pt_http_proxy_vars; v->name.len; v++) {
+        var = pt_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return PT_ERROR;
+        }
+
+        *var = *v;
+    }
+
+    return PT_OK;
+}
