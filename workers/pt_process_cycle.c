@@ -17,6 +17,7 @@
 #define PT_RESPAWN_MAX_DELAY   5000     /* ms between quick deaths, at most */
 #define PT_CRASH_WINDOW        1000     /* a death this soon is a crash loop */
 #define PT_TERMINATE_KILL      3000     /* ms before TERM becomes KILL */
+#define PT_IDLE_GRACE          1000     /* ms idle connections get on QUIT */
 
 
 static void pt_signal_handler(int signo);
@@ -37,6 +38,7 @@ static pt_int_t pt_process_init(pt_cycle_t *cycle);
 static pid_t pt_exec_new_binary(pt_cycle_t *cycle);
 static void pt_set_timer(pt_msec_t ms);
 static void pt_shutdown_timer_handler(pt_event_t *ev);
+static void pt_idle_close_handler(pt_event_t *ev);
 
 
 volatile sig_atomic_t  pt_sig_quit;
@@ -59,6 +61,8 @@ pt_int_t      pt_last_process;
 
 static sigset_t    pt_wait_sigmask;
 static pt_event_t  pt_shutdown_event;
+static pt_event_t  pt_idle_event;
+static pt_log_t    pt_idle_log;
 static pt_log_t    pt_shutdown_log;
 static pt_uint_t   pt_noaccepting;
 static pt_uint_t   pt_respawn_pending;
@@ -1121,7 +1125,17 @@ pt_process_graceful(pt_cycle_t *cycle)
 
     pt_reserved_connections = (pt_process == PT_PROCESS_WORKER) ? 1 : 0;
 
-    pt_close_idle_connections(cycle);
+    /*
+     * Idle connections get a moment before they are closed: a request
+     * already on its way is then answered (with "Connection: close")
+     * instead of meeting a closed socket.
+     */
+    pt_idle_log = *cycle->log;
+    pt_idle_event.handler = pt_idle_close_handler;
+    pt_idle_event.data = cycle;
+    pt_idle_event.log = &pt_idle_log;
+    pt_idle_event.cancelable = 1;
+    pt_event_add_timer(&pt_idle_event, PT_IDLE_GRACE);
 
     if (ccf->shutdown_timeout) {
         pt_shutdown_log = *cycle->log;
@@ -1130,6 +1144,21 @@ pt_process_graceful(pt_cycle_t *cycle)
         pt_shutdown_event.log = &pt_shutdown_log;
         pt_shutdown_event.cancelable = 1;
         pt_event_add_timer(&pt_shutdown_event, ccf->shutdown_timeout);
+    }
+}
+
+
+static void
+pt_idle_close_handler(pt_event_t *ev)
+{
+    pt_cycle_t  *cycle;
+
+    cycle = ev->data;
+
+    pt_close_idle_connections(cycle);
+
+    if (cycle->reusable_connections_n) {
+        pt_event_add_timer(ev, PT_IDLE_GRACE);
     }
 }
 
