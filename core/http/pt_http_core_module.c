@@ -53,6 +53,11 @@ static char *pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static char *pt_http_core_error_log(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
+static char *pt_http_core_temp_path(pt_conf_t *cf, void *post, void *data);
+
+static pt_conf_post_t  pt_http_core_temp_path_post = {
+    pt_http_core_temp_path
+};
 
 
 static pt_command_t  pt_http_core_commands[] = {
@@ -195,7 +200,7 @@ static pt_command_t  pt_http_core_commands[] = {
       pt_conf_set_str_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_core_loc_conf_t, client_body_temp_path),
-      NULL },
+      &pt_http_core_temp_path_post },
 
     { pt_string("lingering_close"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
@@ -1024,9 +1029,10 @@ pt_http_core_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
                             prev->client_body_temp_path,
                             PT_HTTP_TEMP_PATH "/client_body");
 
-    if (conf->client_body_temp_path.data != prev->client_body_temp_path.data
+    if (prev->client_body_temp_path.data == NULL
         && pt_add_path(cf, &conf->client_body_temp_path) != PT_OK)
     {
+        /* the default, made absolute and created at start */
         return PT_CONF_ERROR;
     }
 
@@ -1713,4 +1719,18 @@ pt_http_core_error_log(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     pt_http_core_loc_conf_t  *clcf = conf;
 
     return pt_log_set_log(cf, &clcf->error_log);
+}
+
+
+/* A temp path named in the configuration is created at start. */
+static char *
+pt_http_core_temp_path(pt_conf_t *cf, void *post, void *data)
+{
+    pt_str_t  *path = data;
+
+    if (pt_add_path(cf, path) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
 }
