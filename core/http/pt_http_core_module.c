@@ -244,6 +244,13 @@ static pt_command_t  pt_http_core_commands[] = {
       0,
       NULL },
 
+    { pt_string("tcp_nopush"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, tcp_nopush),
+      NULL },
+
     { pt_string("tcp_nodelay"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
       pt_conf_set_flag_slot,

@@ -120,11 +120,39 @@ pt_http_write_filter(pt_http_request_t *r, pt_chain_t *in)
         return PT_OK;
     }
 
+    if (clcf->tcp_nopush && c->tcp_nopush == PT_TCP_NOPUSH_UNSET) {
+        /*
+         * With a file in the response, TCP_CORK lets the head and the
+         * first file bytes leave in full packets; it comes off at the end.
+         */
+        for (cl = r->out; cl; cl = cl->next) {
+            if (cl->buf->in_file) {
+                if (pt_tcp_nopush(c->fd) == -1) {
+                    (void) pt_connection_error(c, errno,
+                                               "setsockopt(TCP_CORK) failed");
+                } else {
+                    c->tcp_nopush = PT_TCP_NOPUSH_SET;
+                }
+
+                break;
+            }
+        }
+    }
+
     chain = c->send_chain(c, r->out, 0);
 
     if (chain == PT_CHAIN_ERROR) {
         c->error = 1;
         return PT_ERROR;
+    }
+
+    if (chain == NULL && last && c->tcp_nopush == PT_TCP_NOPUSH_SET) {
+        if (pt_tcp_push(c->fd) == -1) {
+            (void) pt_connection_error(c, errno,
+                                       "setsockopt(!TCP_CORK) failed");
+        }
+
+        c->tcp_nopush = PT_TCP_NOPUSH_UNSET;
     }
 
     /* return the links of what went out to the pool */
