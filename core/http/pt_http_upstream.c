@@ -1657,7 +1657,11 @@ pt_http_upstream_process_body(pt_http_request_t *r, pt_http_upstream_t *u)
 
     for ( ;; ) {
 
-        if (r->out) {
+        /*
+         * Only body data of ours waiting for the client needs a push; a
+         * head held back by postpone_output goes out with the first data.
+         */
+        if (r->out && u->busy_bufs) {
             rc = pt_http_output_filter(r, NULL);
 
             if (rc == PT_ERROR) {
