@@ -125,6 +125,7 @@ void pt_assert_failed(const char *expr, const char *file, int line)
 #include "pt_conf_file.h"
 #include "pt_regex.h"
 #include "pt_module.h"
+#include "pt_shmem.h"
 #include "pt_cycle.h"
 #include "pt_event.h"
 #include "pt_event_timer.h"

@@ -262,6 +262,8 @@ pt_init_cycle(pt_cycle_t *old_cycle)
         || pt_array_init(&cycle->config_dump, pool, 1, sizeof(pt_conf_dump_t))
            != PT_OK
         || pt_list_init(&cycle->open_files, pool, 20, sizeof(pt_open_file_t))
+           != PT_OK
+        || pt_list_init(&cycle->shared_memory, pool, 4, sizeof(pt_shm_zone_t))
            != PT_OK)
     {
         goto failed;
@@ -379,6 +381,10 @@ pt_init_cycle(pt_cycle_t *old_cycle)
             goto failed;
         }
 
+        if (pt_init_shared_zones(cycle) != PT_OK) {
+            goto failed;
+        }
+
         if (pt_open_listening_sockets(cycle) != PT_OK) {
             goto failed;
         }
@@ -389,6 +395,8 @@ pt_init_cycle(pt_cycle_t *old_cycle)
     if (pt_init_modules(cycle) != PT_OK) {
         goto failed;
     }
+
+    pt_commit_shared_zones(cycle);
 
     cycle->log = &cycle->new_log;
     pool->log = cycle->log;
@@ -484,6 +492,8 @@ pt_destroy_cycle(pt_cycle_t *cycle)
             }
         }
     }
+
+    pt_free_shared_zones(cycle, NULL);
 
     pt_destroy_pool(cycle->pool);
 }

@@ -51,6 +51,7 @@ struct pt_cycle_s {
     pt_array_t        paths;            /* of pt_str_t, created at start */
     pt_array_t        config_dump;      /* of pt_conf_dump_t, for -T */
     pt_list_t         open_files;       /* of pt_open_file_t */
+    pt_list_t         shared_memory;    /* of pt_shm_zone_t */
 
     pt_cycle_t       *old_cycle;
 
