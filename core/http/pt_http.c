@@ -524,7 +524,7 @@ static pt_int_t
 pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
     pt_http_conf_port_t *port, pt_http_listen_opt_t *lsopt)
 {
-    pt_uint_t             i, default_server;
+    pt_uint_t             i, default_server, ssl;
     pt_http_conf_addr_t  *addr;
 
     addr = port->addrs.elts;
@@ -545,6 +545,7 @@ pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
         }
 
         default_server = addr[i].opt.default_server;
+        ssl = addr[i].opt.ssl || lsopt->ssl;
 
         if (lsopt->default_server && default_server) {
             pt_conf_error(cf, "a duplicate default server for %.*s",
@@ -567,6 +568,8 @@ pt_http_add_address(pt_conf_t *cf, pt_http_core_srv_conf_t *cscf,
             addr[i].default_server = cscf;
             addr[i].opt.default_server = 1;
         }
+
+        addr[i].opt.ssl = ssl;
 
         return PT_OK;
     }

@@ -2,6 +2,7 @@
 #define PT_HTTP_H
 
 #include "pt_core.h"
+#include "pt_ssl.h"
 
 typedef struct pt_http_request_s      pt_http_request_t;
 typedef struct pt_http_log_ctx_s      pt_http_log_ctx_t;
@@ -71,6 +72,8 @@ pt_file_t *pt_create_temp_file(pt_pool_t *pool, pt_str_t *dir,
 
 /* the request: pt_http_request.c */
 void pt_http_init_connection(pt_connection_t *c);
+void pt_http_wait_request_handler(pt_event_t *rev);
+extern pt_connection_handler_pt  pt_http_ssl_init_connection;
 void pt_http_request_handler(pt_event_t *ev);
 void pt_http_finalize_request(pt_http_request_t *r, pt_int_t rc);
 void pt_http_free_request(pt_http_request_t *r, pt_int_t rc);

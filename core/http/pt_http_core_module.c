@@ -415,7 +415,7 @@ pt_http_core_find_config_phase(pt_http_request_t *r,
 
     pt_http_update_location_config(r);
 
-    if (clcf->client_max_body_size
+    if (clcf->client_max_body_size && !r->discard_body && !r->error_page
         && r->headers_in.content_length_n > clcf->client_max_body_size)
     {
         /* refused before a byte of the body is read */
@@ -1013,6 +1013,11 @@ pt_http_core_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
                             prev->client_max_body_size, 1024 * 1024);
     pt_conf_merge_size_value(conf->client_body_buffer_size,
                              prev->client_body_buffer_size, 16 * 1024);
+
+    if (conf->client_body_buffer_size == 0) {
+        pt_conf_error(cf, "\"client_body_buffer_size\" must not be 0");
+        return PT_CONF_ERROR;
+    }
     pt_conf_merge_msec_value(conf->client_body_timeout,
                              prev->client_body_timeout, 60000);
     pt_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
@@ -1436,6 +1441,12 @@ pt_http_core_listen(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             || pt_str_eq_lit(&value[i], "default"))
         {
             lsopt.default_server = 1;
+            continue;
+        }
+
+        if (pt_str_eq_lit(&value[i], "ssl")) {
+            /* may be repeated on each server of the address */
+            lsopt.ssl = 1;
             continue;
         }
 

@@ -63,6 +63,7 @@ static const pt_http_status_text_t  pt_http_status_texts[] = {
     { 414, "414 Request-URI Too Large" },
     { 415, "415 Unsupported Media Type" },
     { 416, "416 Requested Range Not Satisfiable" },
+    { 417, "417 Expectation Failed" },
     { 421, "421 Misdirected Request" },
     { 429, "429 Too Many Requests" },
     { 431, "431 Request Header Fields Too Large" },

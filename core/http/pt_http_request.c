@@ -5,7 +5,7 @@
 #include "pt_http.h"
 
 
-static void pt_http_wait_request_handler(pt_event_t *ev);
+pt_connection_handler_pt  pt_http_ssl_init_connection;
 static pt_http_request_t *pt_http_create_request(pt_connection_t *c);
 static void pt_http_process_request_line(pt_event_t *rev);
 static void pt_http_process_request_headers(pt_event_t *rev);
@@ -223,6 +223,16 @@ pt_http_init_connection(pt_connection_t *c)
     rev->handler = pt_http_wait_request_handler;
     c->write->handler = pt_http_empty_handler;
 
+    if (((pt_http_addr_conf_t *) hc->addr_conf)->ssl) {
+        hc->ssl = 1;
+
+        if (pt_http_ssl_init_connection) {
+            /* the TLS handshake first; it hands over to the wait handler */
+            pt_http_ssl_init_connection(c);
+            return;
+        }
+    }
+
     pt_event_add_timer(rev, ((pt_http_core_srv_conf_t *)
                              hc->conf_ctx->srv_conf
                                  [pt_http_core_module.ctx_index])
@@ -240,7 +250,7 @@ pt_http_init_connection(pt_connection_t *c)
  * Waits for the first bytes of a request (a new connection or one kept
  * alive); the header buffer exists only while there is something in it.
  */
-static void
+void
 pt_http_wait_request_handler(pt_event_t *rev)
 {
     size_t                    size;
@@ -365,6 +375,11 @@ pt_http_create_request(pt_connection_t *c)
     c->requests++;
 
     hc = c->data;
+
+    /* a location's error_log applied to the last request only */
+    c->log->file = c->listening->log.file;
+    c->log->log_level = c->listening->log.log_level;
+    c->log->next = c->listening->log.next;
 
     cscf = hc->conf_ctx->srv_conf[pt_http_core_module.ctx_index];
 
@@ -1051,6 +1066,14 @@ pt_http_process_request_header(pt_http_request_t *r)
 {
     pt_str_t  *te, host;
 
+    if (r->http_connection->plain_http) {
+        pt_log_error(PT_LOG_INFO, r->connection->log, 0,
+                     "client sent plain HTTP request to HTTPS port");
+        r->keepalive = 0;
+        pt_http_finalize_request(r, PT_HTTP_BAD_REQUEST);
+        return PT_ERROR;
+    }
+
     if (r->headers_in.host == NULL && r->http_version > PT_HTTP_VERSION_10
         && r->host_start == NULL)
     {
@@ -1517,6 +1540,14 @@ pt_http_set_lingering_close(pt_connection_t *c)
 
     c->start_time = pt_current_msec + clcf->lingering_time;
 
+    if (c->ssl) {
+        /* close_notify first; what still arrives is drained raw */
+        (void) pt_ssl_shutdown(c);
+        c->recv = pt_unix_recv;
+        c->send = pt_unix_send;
+        c->send_chain = pt_linux_send_chain;
+    }
+
     if (shutdown(c->fd, SHUT_WR) == -1) {
         pt_connection_error(c, errno, "shutdown() failed");
         pt_http_close_connection(c);
@@ -1657,6 +1688,10 @@ pt_http_close_connection(pt_connection_t *c)
     pt_pool_t  *pool;
 
     c->destroyed = 1;
+
+    if (c->ssl) {
+        (void) pt_ssl_shutdown(c);
+    }
 
     free(c->buffer);
     c->buffer = NULL;

@@ -199,6 +199,7 @@ typedef struct {
     pt_chain_t          *free;
 
     unsigned             ssl:1;
+    unsigned             plain_http:1;  /* plain HTTP on a TLS port */
     unsigned             pipeline:1;    /* more requests already buffered */
 } pt_http_connection_t;
 

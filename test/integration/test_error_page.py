@@ -327,11 +327,6 @@ def check_413_page(server):
     assert c.wait_closed()[0] == b""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pt_http_core_find_config_phase checks client_max_body_size again in "
-    "the error page's location (nginx skips the check once the body is "
-    "being discarded: !r->discard_body), so the page's own 413 gives the "
-    "built-in page"))
 def test_error_page_for_413(portico):
     """
     The page is served while the body is still unsent; the connection
@@ -440,10 +435,6 @@ def test_error_log_in_location(portico):
     assert 'request: "POST /own HTTP/1.1"' in line
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a location's error_log is set on the connection's log "
-    "(pt_http_update_location_config) and nothing sets it back for the "
-    "next request on a kept-alive connection"))
 def test_error_log_in_location_does_not_stick(portico):
     """
     The next request on the connection logs where its own location says,
