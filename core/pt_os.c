@@ -225,7 +225,16 @@ pt_linux_send_chain(pt_connection_t *c, pt_chain_t *in, off_t limit)
             in = in->next;
         }
 
-        if (in == NULL || send >= limit) {
+        if (in == NULL) {
+            return NULL;
+        }
+
+        if (send >= limit) {
+            /* the socket may still be writable: come back for the rest */
+            if (wev->ready) {
+                pt_post_event(wev, &pt_posted_events);
+            }
+
             return in;
         }
 

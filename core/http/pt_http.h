@@ -44,6 +44,10 @@ pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
 pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
+/* Accept-Encoding: the weight 0..1000 of coding, or -1 if not named */
+pt_int_t pt_http_accept_encoding_weight(const pt_str_t *value,
+    const char *coding);
+
 /* the chunked decoder: pt_http_chunked.c */
 pt_int_t pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,
     pt_http_chunked_t *ctx);
