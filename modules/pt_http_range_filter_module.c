@@ -636,21 +636,41 @@ pt_http_range_singlepart_body(pt_http_request_t *r, pt_http_range_ctx_t *ctx,
         ctx->offset = last;
 
         if (size == 0 || range->end <= start || range->start >= last) {
-            if (b->flush && !b->last_buf) {
-                /* keep a flush, without its data */
-                tl = pt_alloc_chain_link(r->pool);
-                if (tl == NULL) {
-                    return PT_ERROR;
-                }
-
+            if (!b->flush && !b->last_buf) {
                 pt_http_range_consume(b);
-                tl->buf = b;
-                *ll = tl;
-                ll = &tl->next;
                 continue;
             }
 
-            pt_http_range_consume(b);
+            /*
+             * keep a flush, and the end of a body that ended before the
+             * range did (the response ends short, rather than never)
+             */
+            tl = pt_alloc_chain_link(r->pool);
+            if (tl == NULL) {
+                return PT_ERROR;
+            }
+
+            if (b->last_buf) {
+                pt_http_range_consume(b);
+                b->last_buf = (r == r->main) ? 1 : 0;
+                ctx->done = 1;
+
+            } else {
+                pt_http_range_consume(b);
+            }
+
+            tl->buf = b;
+            *ll = tl;
+            ll = &tl->next;
+
+            if (ctx->done) {
+                for (cl = cl->next; cl; cl = cl->next) {
+                    pt_http_range_consume(cl->buf);
+                }
+
+                break;
+            }
+
             continue;
         }
 
