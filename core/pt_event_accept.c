@@ -143,15 +143,21 @@ pt_event_accept(pt_event_t *ev)
         c->write->log = log;
         c->write->ready = 1;   /* a fresh socket can be written to */
 
-        c->addr_text.data = pt_pnalloc(c->pool, PT_SOCKADDR_STRLEN);
-        if (c->addr_text.data == NULL) {
-            pt_close_accepted_connection(c);
-            return;
-        }
+        /* the text of the address, in exactly the memory it needs */
+        {
+            u_char  text[PT_SOCKADDR_STRLEN];
 
-        c->addr_text.len = pt_sock_ntop(c->sockaddr, c->socklen,
-                                        c->addr_text.data,
-                                        PT_SOCKADDR_STRLEN, 0);
+            c->addr_text.len = pt_sock_ntop(c->sockaddr, c->socklen, text,
+                                            PT_SOCKADDR_STRLEN, 0);
+
+            c->addr_text.data = pt_pnalloc(c->pool, c->addr_text.len);
+            if (c->addr_text.data == NULL) {
+                pt_close_accepted_connection(c);
+                return;
+            }
+
+            pt_memcpy(c->addr_text.data, text, c->addr_text.len);
+        }
 
         if (pt_event_add_conn(c) != PT_OK) {
             pt_close_accepted_connection(c);

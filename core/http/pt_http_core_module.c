@@ -920,7 +920,7 @@ pt_http_core_merge_srv_conf(pt_conf_t *cf, void *parent, void *child)
     pt_http_server_name_t  *sn;
 
     pt_conf_merge_size_value(conf->connection_pool_size,
-                             prev->connection_pool_size, 512);
+                             prev->connection_pool_size, 256);
     pt_conf_merge_size_value(conf->request_pool_size,
                              prev->request_pool_size, 4096);
     pt_conf_merge_msec_value(conf->client_header_timeout,

@@ -17,12 +17,6 @@ from conftest import (exchange, get, group_members, line_of, needs_module,
 # the servers here answer with "return"
 needs_return = needs_module("pt_http_rewrite_module")
 
-# a known bug, reported: remove the mark with the fix
-QUIT_CLOSES_FRESH_CONNECTIONS = pytest.mark.xfail(strict=True, reason=(
-    "pt_close_idle_connections() (core/pt_connection.c) closes every "
-    "reusable connection when exiting, fresh ones included; nginx closes "
-    "only idle keep-alive ones"))
-
 SERVER = """
 http {
     server {
@@ -330,7 +324,6 @@ def test_s_quit_finishes_request_in_flight(portico):
 
 
 @needs_return
-@QUIT_CLOSES_FRESH_CONNECTIONS
 def test_s_quit_answers_connection_awaiting_its_request(portico):
     """
     A connection accepted before the stop but without a request yet is
@@ -411,11 +404,6 @@ def test_s_reload_answers_connection_awaiting_its_request(portico, request):
 
     # a client that has connected but not yet sent its request
     waiting = server.connect_accepted()
-
-    if old_workers:
-        # with workers, the old one finishes gracefully: same bug as in
-        # test_s_quit_answers_connection_awaiting_its_request
-        request.node.add_marker(QUIT_CLOSES_FRESH_CONNECTIONS)
 
     rc, out, err = run_portico(["-s", "reload"], conf=server.conf)
     assert (rc, out, err) == (0, "", "")
