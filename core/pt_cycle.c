@@ -799,7 +799,18 @@ pt_get_cpu_affinity(pt_cycle_t *cycle, pt_uint_t n)
     if (ccf->cpu_affinity_auto) {
         /* the n-th CPU among those the mask allows, round robin */
         m = mask[0];
-        j = n % (pt_uint_t) pt_max(pt_ncpu, 1);
+
+        for (i = 0, j = 0; i < 64 && (pt_int_t) i < pt_ncpu; i++) {
+            if (m & ((uint64_t) 1 << i)) {
+                j++;
+            }
+        }
+
+        if (j == 0) {
+            return 0;
+        }
+
+        j = n % j;
 
         for (i = 0; i < 64 && (pt_int_t) i < pt_ncpu; i++) {
             if (!(m & ((uint64_t) 1 << i))) {
@@ -934,6 +945,13 @@ pt_core_init_environment(pt_cycle_t *cycle, pt_core_conf_t *ccf)
     k = 0;
 
     value = getenv("TZ");
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+        if (var[i].len > 3 && pt_strncmp(var[i].data, "TZ=", 3) == 0) {
+            value = NULL;       /* "env TZ=..." sets it instead */
+        }
+    }
+
     if (value) {
         env[k] = (char *) pt_psprintf(cycle->pool, NULL, "TZ=%s", value);
         if (env[k] == NULL) {

@@ -596,6 +596,7 @@ pt_http_core_find_location(pt_http_request_t *r,
     pt_int_t                   rc;
     pt_uint_t                  i, noregex;
     pt_http_core_loc_conf_t  **clcfp, *best;
+    pt_http_core_main_conf_t  *cmcf;
 
     if (level->exact_locations) {
         clcfp = level->exact_locations->elts;
@@ -644,10 +645,32 @@ pt_http_core_find_location(pt_http_request_t *r,
 
     clcfp = level->regex_locations->elts;
 
+    cmcf = pt_http_get_module_main_conf(r, pt_http_core_module);
+
+    if (cmcf->ncaptures && r->captures == NULL) {
+        /* $1..$9 of the configuration read the matching location's */
+        r->captures = pt_palloc(r->pool,
+                                (cmcf->ncaptures + 1) * 2 * sizeof(int));
+        if (r->captures == NULL) {
+            return PT_ERROR;
+        }
+    }
+
     for (i = 0; i < level->regex_locations->nelts; i++) {
         int  captures[3];
 
-        rc = pt_regex_exec(clcfp[i]->regex, &r->uri, captures, 3);
+        if (cmcf->ncaptures) {
+            rc = pt_regex_exec(clcfp[i]->regex, &r->uri, r->captures,
+                               (cmcf->ncaptures + 1) * 2);
+
+            if (rc > 0) {
+                r->ncaptures = rc;
+                r->captures_data = r->uri.data;
+            }
+
+        } else {
+            rc = pt_regex_exec(clcfp[i]->regex, &r->uri, captures, 3);
+        }
 
         if (rc == PT_DECLINED) {
             continue;

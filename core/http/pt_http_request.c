@@ -1375,6 +1375,10 @@ pt_http_finalize_connection(pt_http_request_t *r)
                 || r->header_in->pos < r->header_in->last
                 || c->read->ready)))
     {
+        /* the location's lingering limits outlive the request */
+        c->start_time = pt_current_msec + clcf->lingering_time;
+        hc->lingering_timeout = clcf->lingering_timeout;
+
         /* r lives in the pool that pt_http_free_request destroys */
         pt_http_free_request(r, 0);
         c->data = hc;
@@ -1527,18 +1531,14 @@ pt_http_set_lingering_close(pt_connection_t *c)
 {
     pt_event_t               *rev;
     pt_http_connection_t     *hc;
-    pt_http_core_loc_conf_t  *clcf;
 
     hc = c->data;
-    clcf = hc->conf_ctx->loc_conf[pt_http_core_module.ctx_index];
 
     rev = c->read;
     rev->handler = pt_http_lingering_close_handler;
 
     /* c->data is no longer a request for the request's write handler */
     c->write->handler = pt_http_empty_handler;
-
-    c->start_time = pt_current_msec + clcf->lingering_time;
 
     if (c->ssl) {
         /* close_notify first; what still arrives is drained raw */
@@ -1556,7 +1556,7 @@ pt_http_set_lingering_close(pt_connection_t *c)
 
     c->log->action = "lingering close";
 
-    pt_event_add_timer(rev, clcf->lingering_timeout);
+    pt_event_add_timer(rev, hc->lingering_timeout);
 
     if (rev->ready) {
         pt_http_lingering_close_handler(rev);
@@ -1571,7 +1571,6 @@ pt_http_lingering_close_handler(pt_event_t *rev)
     pt_msec_t                 timer;
     pt_connection_t          *c;
     pt_http_connection_t     *hc;
-    pt_http_core_loc_conf_t  *clcf;
     u_char                    buffer[4096];
 
     c = rev->data;
@@ -1599,9 +1598,8 @@ pt_http_lingering_close_handler(pt_event_t *rev)
     } while (rev->ready);
 
     hc = c->data;
-    clcf = hc->conf_ctx->loc_conf[pt_http_core_module.ctx_index];
 
-    pt_event_add_timer(rev, pt_min(timer, clcf->lingering_timeout));
+    pt_event_add_timer(rev, pt_min(timer, hc->lingering_timeout));
 }
 
 

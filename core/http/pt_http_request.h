@@ -198,6 +198,8 @@ typedef struct {
     pt_int_t             nbusy;
     pt_chain_t          *free;
 
+    pt_msec_t            lingering_timeout;
+
     unsigned             ssl:1;
     unsigned             plain_http:1;  /* plain HTTP on a TLS port */
     unsigned             pipeline:1;    /* more requests already buffered */
