@@ -275,8 +275,6 @@ static pt_int_t
 pt_http_index_init(pt_conf_t *cf)
 {
     pt_str_t                    name = pt_string("request_filename");
-    pt_uint_t                   i;
-    pt_http_variable_t         *v;
     pt_http_handler_pt         *h;
     pt_http_core_main_conf_t   *cmcf;
     pt_http_index_main_conf_t  *imcf;
@@ -285,15 +283,8 @@ pt_http_index_init(pt_conf_t *cf)
     imcf = pt_http_conf_get_module_main_conf(cf, pt_http_index_module);
 
     /* without the module that maps URIs to files there is nothing to do */
-    v = cmcf->all_variables.elts;
 
-    for (i = 0; i < cmcf->all_variables.nelts; i++) {
-        if (pt_str_eq(&v[i].name, &name)) {
-            break;
-        }
-    }
-
-    if (i == cmcf->all_variables.nelts) {
+    if (!pt_http_variable_declared(cf, &name)) {
         return PT_OK;
     }
 

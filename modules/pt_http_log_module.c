@@ -675,21 +675,13 @@ pt_http_variable_remote_user(pt_http_request_t *r,
 static pt_int_t
 pt_http_log_preconfiguration(pt_conf_t *cf)
 {
-    pt_uint_t                  i;
-    pt_str_t                   name = pt_string("remote_user");
-    pt_http_variable_t        *v;
-    pt_http_core_main_conf_t  *cmcf;
-
-    cmcf = pt_http_conf_get_module_main_conf(cf, pt_http_core_module);
+    pt_str_t             name = pt_string("remote_user");
+    pt_http_variable_t  *v;
 
     /* a module that checks credentials may have declared it already */
 
-    v = cmcf->all_variables.elts;
-
-    for (i = 0; i < cmcf->all_variables.nelts; i++) {
-        if (pt_str_eq(&v[i].name, &name)) {
-            return PT_OK;
-        }
+    if (pt_http_variable_declared(cf, &name)) {
+        return PT_OK;
     }
 
     v = pt_http_add_variable(cf, &name, 0);

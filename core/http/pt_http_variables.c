@@ -252,6 +252,28 @@ pt_http_add_variable(pt_conf_t *cf, pt_str_t *name, pt_uint_t flags)
 }
 
 
+/* Has some module declared the variable (whether or not it is used)? */
+pt_uint_t
+pt_http_variable_declared(pt_conf_t *cf, pt_str_t *name)
+{
+    pt_uint_t                  i;
+    pt_http_variable_t        *v;
+    pt_http_core_main_conf_t  *cmcf;
+
+    cmcf = pt_http_conf_get_module_main_conf(cf, pt_http_core_module);
+
+    v = cmcf->all_variables.elts;
+
+    for (i = 0; i < cmcf->all_variables.nelts; i++) {
+        if (pt_str_caseeq(&v[i].name, name)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 pt_int_t
 pt_http_get_variable_index(pt_conf_t *cf, pt_str_t *name)
 {
