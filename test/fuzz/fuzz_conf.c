@@ -23,13 +23,15 @@ static pt_log_t   *fuzz_log;
 
 
 /*
- * Files an input may include; anything else an input creates in the
- * directory (an error_log file) is removed after it.
+ * The files of the private directory: what an input may include, and the
+ * default access log. Anything else an input creates there (error_log and
+ * access_log files) is removed after it.
  */
 static const struct {
     const char  *name;
     const char  *text;
 } fuzz_files[] = {
+    { "logs/access.log", "" },          /* the default access log */
     { "inc/empty.conf", "# nothing here\n" },
     { "inc/location.conf", "location /inc {\n    keepalive_timeout 5s;\n}\n" },
     { "inc/server.conf",
@@ -88,7 +90,9 @@ fuzz_remove_entry(const char *path, const struct stat *st, int flag,
 
     rel = path + strlen(fuzz_dir) + 1;
 
-    if (strcmp(rel, "portico.conf") == 0 || strcmp(rel, "inc") == 0) {
+    if (strcmp(rel, "portico.conf") == 0 || strcmp(rel, "inc") == 0
+        || strcmp(rel, "logs") == 0)
+    {
         return 0;
     }
 
@@ -205,11 +209,12 @@ fuzz_after_location(const uint8_t *data, size_t i)
 
 /*
  * Inputs may not reach out of the private directory. With a directive that
- * opens files while the configuration is read (include reads them, and its
- * globs could match ".."; error_log creates them), an input may hold no
- * "..", no glob that can match a dot entry (".?", ".*", ".["), and no word
- * starting with "/" other than a location's URI. Directives of this kind
- * must be added to the list as they appear.
+ * opens files while the configuration is read (include and the ssl_ files
+ * are read, and include's globs could match ".."; error_log and access_log
+ * files are created), an input may hold no "..", no glob that can match a
+ * dot entry (".?", ".*", ".["), and no word starting with "/" other than a
+ * location's URI. Directives of this kind must be added to the list as they
+ * appear.
  */
 static int
 fuzz_reaches_out(const uint8_t *data, size_t size)
@@ -218,7 +223,7 @@ fuzz_reaches_out(const uint8_t *data, size_t size)
     const char  *p;
 
     static const char  *openers[] = { "include", "_log", "_path", "root",
-                                      "alias", "_file" };
+                                      "alias", "_file", "ssl_" };
     static const char  *dots[] = { "..", ".?", ".*", ".[" };
 
     for (i = 0; i < pt_nelems(openers); i++) {
@@ -316,6 +321,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     atexit(fuzz_at_exit);
 
     snprintf(fuzz_conf, sizeof(fuzz_conf), "%s/inc", fuzz_dir);
+
+    if (mkdir(fuzz_conf, 0700) == -1) {
+        abort();
+    }
+
+    snprintf(fuzz_conf, sizeof(fuzz_conf), "%s/logs", fuzz_dir);
 
     if (mkdir(fuzz_conf, 0700) == -1) {
         abort();
