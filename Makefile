@@ -8,7 +8,7 @@
 #   make run             build and run portico in the foreground (quickstart)
 #   make check           everything CI runs: unit, integration, fuzz smoke,
 #                        man page lint, then the sanitizer pass (check-asan)
-#   make unit | integration | fuzz | man-lint | bench
+#   make unit | integration | fuzz | man-lint | bench | bench-smoke
 #   make install [DESTDIR=...]
 #   make clean
 #
@@ -40,7 +40,7 @@ CONFIGURED = test -f $(BUILDDIR)/Makefile || $(CONFIGURE_DEFAULT)
 .DEFAULT_GOAL := all
 
 .PHONY: all build run check check-main check-asan unit integration fuzz \
-    man-lint bench install clean package-deb package-rpm help
+    man-lint bench bench-smoke install clean package-deb package-rpm help
 
 all: $(BUILDDIR)/Makefile
 	+@$(SUB) $(PAR) all
@@ -162,16 +162,15 @@ else
 	+@$(call run_stages,$(ASAN_BUILDDIR),$(ASAN_BUILDDIR),unit integration,$(ASAN_ENV) $(ASAN_SUB) $(PAR))
 endif
 
-bench:
-ifeq ($(wildcard test/bench/run),)
-	@echo "bench: not yet (no test/bench/run)"
-else
+# bench: Portico, nginx and HAProxy behind one origin under wrk (several
+# minutes; BENCH_DURATION, BENCH_ROUNDS... in test/bench/run); bench-smoke:
+# one short round that checks the harness itself.  Neither is part of check.
+bench bench-smoke:
 	@$(DEPS) bench
 	+@$(MAKE) --no-print-directory all
-	@if [ -x test/bench/run ]; then run=test/bench/run; \
-	else run="bash test/bench/run"; fi; \
-	PORTICO_BIN=$(abspath $(BUILDDIR)/portico) $$run
-endif
+	PORTICO_BIN=$(abspath $(BUILDDIR)/portico) \
+	    BENCH_JSON=$${BENCH_JSON:-$(abspath $(BUILDDIR))/$@.json} \
+	    /usr/bin/python3 test/bench/run $(if $(filter bench-smoke,$@),--smoke)
 
 install:
 	@$(CONFIGURED)
