@@ -424,7 +424,7 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     pt_uint_t                  i, n, upgrade;
     pt_chain_t                *cl, *body;
     pt_list_part_t            *part;
-    pt_table_elt_t            *h;
+    pt_table_elt_t            *h, conn;
     pt_http_upstream_t        *u;
     pt_http_proxy_header_t    *ph;
     pt_http_request_body_t    *rb;
@@ -434,6 +434,9 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
 
     method = plcf->method.len ? plcf->method : r->method_name;
+
+    u->head = (method.len == 4
+               && pt_strncasecmp(method.data, (u_char *) "HEAD", 4) == 0);
 
     if (pt_http_proxy_build_uri(r, plcf, &uri) != PT_OK) {
         return PT_ERROR;
@@ -571,13 +574,24 @@ pt_http_proxy_create_request(pt_http_request_t *r)
         }
     }
 
+    u->close_sent = 0;
+
     if (i == n) {
         if (plcf->http_version == PT_HTTP_VERSION_10
             || u->conf->upstream->keepalive == 0)
         {
             p = pt_cpymem(p, "Connection: close\r\n",
                           sizeof("Connection: close\r\n") - 1);
+            u->close_sent = 1;
         }
+
+    } else if (values[i].len) {
+        /* e.g. $connection_upgrade for a request that is no upgrade */
+        h = &conn;
+        conn.value = values[i];
+        conn.next = NULL;
+
+        u->close_sent = pt_http_proxy_token_in(h, (u_char *) "close", 5);
     }
 
     if (plcf->pass_request_headers) {
@@ -823,11 +837,12 @@ pt_http_proxy_process_header(pt_http_request_t *r)
             return PT_ERROR;
         }
 
-        u->keepalive = !u->headers_in.connection_close
+        /* a connection we asked to close is not used again either */
+        u->keepalive = !u->headers_in.connection_close && !u->close_sent
                        && u->status.http_version >= PT_HTTP_VERSION_11
                        && (u->headers_in.chunked
                            || u->headers_in.content_length
-                           || r->method == PT_HTTP_HEAD
+                           || u->head
                            || u->headers_in.status_n == PT_HTTP_NO_CONTENT
                            || u->headers_in.status_n == PT_HTTP_NOT_MODIFIED);
 

@@ -46,6 +46,8 @@ static pt_int_t pt_http_upstream_send_response(pt_http_request_t *r,
 static void pt_http_upstream_process_body(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static void pt_http_upstream_downstream_handler(pt_http_request_t *r);
+static void pt_http_upstream_check_broken_connection(pt_http_request_t *r);
+static pt_uint_t pt_http_upstream_idempotent(pt_http_request_t *r);
 static void pt_http_upstream_next(pt_http_request_t *r,
     pt_http_upstream_t *u, pt_uint_t ft_type);
 static void pt_http_upstream_finalize_request(pt_http_request_t *r,
@@ -587,7 +589,9 @@ pt_http_upstream_get_round_robin_peer(pt_http_upstream_t *u)
             continue;
         }
 
-        if (peer->max_fails && peer->fails >= peer->max_fails
+        /* a group of one is never unavailable (nginx's "single") */
+        if (peers->number > 1
+            && peer->max_fails && peer->fails >= peer->max_fails
             && now - peer->checked <= peer->fail_timeout)
         {
             continue;
@@ -606,6 +610,14 @@ pt_http_upstream_get_round_robin_peer(pt_http_upstream_t *u)
     }
 
     if (best == NULL) {
+        /*
+         * This request gets a 502; the next one tries them all again
+         * rather than wait out fail_timeout with no server at all.
+         */
+        for (i = 0; i < peers->number; i++) {
+            peers->peer[i].fails = 0;
+        }
+
         return NULL;
     }
 
@@ -628,6 +640,10 @@ pt_http_upstream_free_round_robin_peer(pt_http_upstream_t *u,
 
     if (peer == NULL) {
         return;
+    }
+
+    if (u->upstream->peers->number == 1) {
+        failed = 0;         /* a group of one keeps no score */
     }
 
     if (failed) {
@@ -724,6 +740,7 @@ pt_http_upstream_cache_get(pt_http_upstream_t *u)
         {
             pt_queue_remove(q);
             u->upstream->cached--;
+            pt_reusable_connection(item->connection, 0);
             return item;
         }
     }
@@ -748,6 +765,7 @@ pt_http_upstream_cache_put(pt_http_upstream_t *u)
     item->requests++;
 
     if (!u->keepalive || uscf->keepalive == 0 || pt_exiting
+        || u->request_out       /* the backend did not get it all */
         || item->requests >= uscf->keepalive_requests
         || pt_current_msec - item->start >= uscf->keepalive_time
         || c->read->error || c->read->eof || c->read->timedout)
@@ -784,6 +802,9 @@ pt_http_upstream_cache_put(pt_http_upstream_t *u)
 
     pt_queue_insert_head(&uscf->cache, &item->queue);
     uscf->cached++;
+
+    /* closed at once by a graceful shutdown, or when connections run out */
+    pt_reusable_connection(c, 1);
 
     u->peer = NULL;
 
@@ -851,7 +872,57 @@ pt_http_upstream_init(pt_http_request_t *r)
 
     r->main->count++;
 
+    r->read_event_handler = pt_http_upstream_check_broken_connection;
+
     pt_http_upstream_connect(r, u);
+}
+
+
+/*
+ * The client's side said something while we deal with the upstream: a
+ * client that left takes the upstream connection with it (nginx's
+ * proxy_ignore_client_abort off) instead of holding it for
+ * proxy_read_timeout. Pipelined bytes wait for their turn.
+ */
+static void
+pt_http_upstream_check_broken_connection(pt_http_request_t *r)
+{
+    char                 buf[1];
+    ssize_t              n;
+    pt_err_t             err;
+    pt_connection_t     *c;
+    pt_http_upstream_t  *u;
+
+    c = r->connection;
+    u = r->upstream;
+
+    if (u == NULL || u->upgrading || c->error) {
+        return;
+    }
+
+    if (!c->read->pending_eof) {
+        n = recv(c->fd, buf, 1, MSG_PEEK);
+        err = errno;
+
+        if (n > 0 || (n == -1 && (err == EAGAIN || err == EINTR))) {
+            return;
+        }
+
+        if (n == 0) {
+            err = 0;
+        }
+
+    } else {
+        err = 0;
+    }
+
+    c->error = 1;
+
+    pt_log_error(PT_LOG_INFO, c->log, err,
+                 "client prematurely closed connection, "
+                 "so upstream connection is closed too");
+
+    pt_http_upstream_finalize_request(r, u, PT_HTTP_CLIENT_CLOSED_REQUEST);
 }
 
 
@@ -868,6 +939,40 @@ pt_http_upstream_new_state(pt_http_request_t *r, pt_http_upstream_t *u)
     u->state->connect_time = (pt_msec_t) -1;
     u->state->header_time = (pt_msec_t) -1;
     u->start_time = pt_current_msec;
+
+    return PT_OK;
+}
+
+
+/*
+ * Sending moves the buffers' positions: every attempt sends copies, so
+ * that a retry (another server, or a new connection after a kept-alive one
+ * turned out closed) sends the whole request again.
+ */
+static pt_int_t
+pt_http_upstream_request_copy(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_buf_t     *b;
+    pt_chain_t   *cl, *ln, **ll;
+
+    ll = &u->request_out;
+
+    for (cl = u->request_bufs; cl; cl = cl->next) {
+        ln = pt_alloc_chain_link(r->pool);
+        b = pt_calloc_buf(r->pool);
+        if (ln == NULL || b == NULL) {
+            return PT_ERROR;
+        }
+
+        *b = *cl->buf;
+        ln->buf = b;
+        ln->next = NULL;
+
+        *ll = ln;
+        ll = &ln->next;
+    }
+
+    *ll = NULL;
 
     return PT_OK;
 }
@@ -913,7 +1018,11 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
     u->headers_in.connection_upgrade = 0;
     u->length = -1;
     pt_memzero(&u->chunked, sizeof(pt_http_chunked_t));
-    u->request_out = u->request_bufs;
+
+    if (pt_http_upstream_request_copy(r, u) != PT_OK) {
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     item = (u->upstream->keepalive) ? pt_http_upstream_cache_get(u) : NULL;
 
@@ -1052,7 +1161,8 @@ pt_http_upstream_handler(pt_event_t *ev)
     }
 
     if (ev->write) {
-        if (!u->request_sent || u->request_out) {
+        /* once the answer is the client's, the rest of the request stays */
+        if (!u->header_sent && (!u->request_sent || u->request_out)) {
             pt_http_upstream_send_request(r, u);
         }
         return;
@@ -1260,6 +1370,11 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
         pt_event_del_timer(c->read);
     }
 
+    if (c->write->timer_set) {
+        /* answered before the whole request went: see the handler */
+        pt_event_del_timer(c->write);
+    }
+
     /* proxy_next_upstream on a status, while nothing went to the client */
     if (u->tries > 1) {
         pt_uint_t  ft;
@@ -1275,7 +1390,15 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
         default: ft = 0;
         }
 
-        if (ft && (u->conf->next_upstream & ft)) {
+        /*
+         * A non-idempotent request the backend answered is not sent again
+         * unless allowed: its own answer goes to the client.
+         */
+        if (ft && (u->conf->next_upstream & ft)
+            && (pt_http_upstream_idempotent(r)
+                || (u->conf->next_upstream
+                    & PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT)))
+        {
             pt_http_upstream_next(r, u, ft);
             return;
         }
@@ -1383,7 +1506,7 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
     pt_str_t         lc;
     pt_uint_t        i, status;
     pt_list_part_t  *part;
-    pt_table_elt_t  *h, *ho;
+    pt_table_elt_t  *h, *ho, *im, *inm, *ims, *ius;
 
     status = u->headers_in.status_n;
 
@@ -1431,6 +1554,10 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
 
         if (pt_str_eq_lit(&lc, "location")) {
             r->headers_out.location = ho;
+        } else if (pt_str_eq_lit(&lc, "server")) {
+            r->headers_out.server = ho;     /* proxy_pass_header: not ours */
+        } else if (pt_str_eq_lit(&lc, "date")) {
+            r->headers_out.date = ho;
         } else if (pt_str_eq_lit(&lc, "last-modified")) {
             r->headers_out.last_modified = ho;
         } else if (pt_str_eq_lit(&lc, "etag")) {
@@ -1440,9 +1567,44 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         }
     }
 
-    /* how the body ends */
+    /*
+     * A code we have no text for keeps the backend's reason phrase (other
+     * filters may change a known status, and with it the text).
+     */
+    if (pt_http_status_text(status) == NULL
+        && u->status.end - u->status.start > 4)
+    {
+        r->headers_out.status_line.len = u->status.end - u->status.start;
+        r->headers_out.status_line.data = pt_pnalloc(r->pool,
+                                              r->headers_out.status_line.len);
+        if (r->headers_out.status_line.data == NULL) {
+            return PT_ERROR;
+        }
 
-    if (r->method == PT_HTTP_HEAD || status == PT_HTTP_NO_CONTENT
+        pt_memcpy(r->headers_out.status_line.data, u->status.start,
+                  r->headers_out.status_line.len);
+    }
+
+    /*
+     * The length a HEAD or a 304 announces is the one of the body a GET
+     * would get: it goes to the client although no body follows.
+     */
+    if (!u->headers_in.chunked && u->headers_in.content_length_n >= 0
+        && status != PT_HTTP_NO_CONTENT && !u->upgrading)
+    {
+        /* (a GET sent upstream as a HEAD by proxy_method gets no body) */
+        r->headers_out.content_length_n =
+            (u->head && r->method != PT_HTTP_HEAD)
+            ? 0 : u->headers_in.content_length_n;
+    }
+
+    /*
+     * How the body ends: the method that went upstream says whether one
+     * comes (proxy_method may differ from the client's); what the client
+     * gets of it is the header filter's business (r->header_only).
+     */
+
+    if (u->head || status == PT_HTTP_NO_CONTENT
         || status == PT_HTTP_NOT_MODIFIED || u->upgrading)
     {
         u->length = 0;
@@ -1452,29 +1614,51 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
 
     } else if (u->headers_in.content_length_n >= 0) {
         u->length = u->headers_in.content_length_n;
-        r->headers_out.content_length_n = u->length;
 
     } else {
         u->length = -1;     /* until the upstream closes */
         u->keepalive = 0;
     }
 
-    if (status == PT_HTTP_NOT_MODIFIED && u->headers_in.content_length_n >= 0)
-    {
-        r->headers_out.content_length_n = u->headers_in.content_length_n;
-    }
-
     u->header_sent = 1;
 
     r->connection->log->action = "sending to client";
 
+    /*
+     * The backend evaluated the request's preconditions itself: its answer
+     * must not become a 412 or a 304 on the way (nginx's
+     * disable_not_modified for responses that are not from a cache).
+     */
+    im = r->headers_in.if_match;
+    inm = r->headers_in.if_none_match;
+    ims = r->headers_in.if_modified_since;
+    ius = r->headers_in.if_unmodified_since;
+
+    r->headers_in.if_match = NULL;
+    r->headers_in.if_none_match = NULL;
+    r->headers_in.if_modified_since = NULL;
+    r->headers_in.if_unmodified_since = NULL;
+
     rc = pt_http_send_header(r);
+
+    r->headers_in.if_match = im;
+    r->headers_in.if_none_match = inm;
+    r->headers_in.if_modified_since = ims;
+    r->headers_in.if_unmodified_since = ius;
 
     if (rc == PT_ERROR) {
         return PT_ERROR;
     }
 
     if (r->header_only && !u->upgrading) {
+        if (u->length != 0) {
+            /*
+             * a filter made the answer bodiless (a 304, 412 or 416 to a
+             * conditional or range request): the body stays unread
+             */
+            u->keepalive = 0;
+        }
+
         u->length = 0;
     }
 
@@ -1859,10 +2043,14 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
         u->rr_peer = NULL;
 
     } else {
+        /*
+         * Every reason to try the next server is a failure of this one
+         * (http_5xx and http_429 only when listed, or we would not be
+         * here), except http_403 and http_404, as in nginx.
+         */
         pt_http_upstream_free_round_robin_peer(u,
-            ft_type == PT_HTTP_UPSTREAM_FT_ERROR
-            || ft_type == PT_HTTP_UPSTREAM_FT_TIMEOUT
-            || ft_type == PT_HTTP_UPSTREAM_FT_INVALID_HEADER);
+            ft_type != PT_HTTP_UPSTREAM_FT_HTTP_403
+            && ft_type != PT_HTTP_UPSTREAM_FT_HTTP_404);
         u->tries--;
     }
 
@@ -1917,6 +2105,9 @@ pt_http_upstream_finalize_request(pt_http_request_t *r,
     if (u->rr_peer) {
         pt_http_upstream_free_round_robin_peer(u, 0);
     }
+
+    /* the upstream's part is over: no more watching the client for it */
+    r->read_event_handler = pt_http_block_reading;
 
     if (u->peer) {
         ((pt_http_upstream_cached_t *) u->peer->data)->request = NULL;
@@ -2023,6 +2214,7 @@ pt_http_upstream_tunnel_move(pt_connection_t *src, pt_connection_t *dst,
 static void
 pt_http_upstream_tunnel(pt_http_request_t *r, pt_http_upstream_t *u)
 {
+    size_t            size;
     pt_int_t          rc1, rc2;
     pt_connection_t  *c, *pc;
 
@@ -2037,22 +2229,23 @@ pt_http_upstream_tunnel(pt_http_request_t *r, pt_http_upstream_t *u)
     }
 
     if (u->client_buf == NULL) {
-        u->client_buf = pt_create_temp_buf(r->pool, u->conf->buffer_size);
+        /*
+         * Bytes the client sent after its head already belong upstream,
+         * before anything read later: all of them go in the first buffer.
+         */
+        size = r->header_in->last - r->header_in->pos;
+
+        u->client_buf = pt_create_temp_buf(r->pool,
+                                           pt_max(size,
+                                                  u->conf->buffer_size));
         if (u->client_buf == NULL) {
             pt_http_upstream_finalize_request(r, u, PT_ERROR);
             return;
         }
 
-        /* bytes the client sent after its head already belong upstream */
-        if (r->header_in->pos < r->header_in->last) {
-            size_t  n = pt_min((size_t) (r->header_in->last
-                                         - r->header_in->pos),
-                               u->conf->buffer_size);
-
-            u->client_buf->last = pt_cpymem(u->client_buf->last,
-                                            r->header_in->pos, n);
-            r->header_in->pos += n;
-        }
+        u->client_buf->last = pt_cpymem(u->client_buf->last,
+                                        r->header_in->pos, size);
+        r->header_in->pos += size;
 
         c->read->handler = pt_http_request_handler;
         r->read_event_handler = pt_http_upstream_downstream_handler;

@@ -159,6 +159,10 @@ struct pt_http_upstream_s {
     unsigned                        request_sent:1;
     unsigned                        header_sent:1;  /* to the client */
     unsigned                        keepalive:1;    /* peer reusable */
+    unsigned                        close_sent:1;   /* "Connection: close"
+                                                       went upstream */
+    unsigned                        head:1;         /* a HEAD went: no
+                                                       body comes back */
     unsigned                        upgrade:1;
     unsigned                        upgrading:1;    /* 101 tunnel */
     unsigned                        eof:1;
