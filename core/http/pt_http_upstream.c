@@ -2030,7 +2030,10 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
      * server is tried again on a fresh connection.
      */
     retry_same = u->cached && ft_type == PT_HTTP_UPSTREAM_FT_ERROR
-                 && u->state->bytes_received == 0;
+                 && u->state->bytes_received == 0
+                 && (pt_http_upstream_idempotent(r)
+                     || (u->conf->next_upstream
+                         & PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT));
 
     if (u->state) {
         u->state->status = status;
