@@ -3,22 +3,24 @@
  * buffer by buffer, flushing when the producer flushes, so streams (server
  * sent events) keep flowing and memory stays at the compressor's window
  * plus a few output buffers, whatever the body's size.
+ *
+ * It steps aside for responses that already have a Content-Encoding (the
+ * brotli filter, which runs before it, may have set one), for statuses
+ * other than 200, 403 and 404, for HEAD, and for a Range request that the
+ * range filter will answer with a part of the body. Whether the client
+ * may get gzip at all (Accept-Encoding, gzip_http_version, gzip_proxied,
+ * gzip_disable) and gzip_vary are pt_http_accept_encoding.c's.
  */
 #include "pt_http.h"
 #include <zlib.h>
 
 
-#define PT_HTTP_GZIP_PROXIED_OFF              0x0002
-#define PT_HTTP_GZIP_PROXIED_EXPIRED          0x0004
-#define PT_HTTP_GZIP_PROXIED_NO_CACHE         0x0008
-#define PT_HTTP_GZIP_PROXIED_NO_STORE         0x0010
-#define PT_HTTP_GZIP_PROXIED_PRIVATE          0x0020
-#define PT_HTTP_GZIP_PROXIED_NO_LM            0x0040
-#define PT_HTTP_GZIP_PROXIED_NO_ETAG          0x0080
-#define PT_HTTP_GZIP_PROXIED_AUTH             0x0100
-#define PT_HTTP_GZIP_PROXIED_ANY              0x0200
-
 #define PT_HTTP_GZIP_FILE_CHUNK               65536
+
+/* what a buffer asks of the compressor */
+#define PT_HTTP_GZIP_PROCESS                  0
+#define PT_HTTP_GZIP_FLUSH                    1
+#define PT_HTTP_GZIP_FINISH                   2
 
 
 typedef struct {
@@ -28,20 +30,19 @@ typedef struct {
     ssize_t          min_length;
     pt_int_t         level;
     pt_bufs_t        bufs;
-    pt_flag_t        vary;
-    pt_uint_t        proxied;
-    pt_uint_t        http_version;
-    pt_array_t      *disable;       /* of pt_regex_t * */
 } pt_http_gzip_conf_t;
 
 typedef struct {
     z_stream          zstream;
-    pt_chain_t       *in;           /* file buffers not yet read */
+    pt_chain_t       *in;           /* input not compressed yet (copies) */
     pt_chain_t       *free;         /* output buffers to reuse */
-    pt_chain_t       *busy;
-    pt_buf_t         *out_buf;
-    u_char           *file_buf;     /* for reading file buffers */
-    pt_uint_t         allocated;
+    pt_chain_t       *busy;         /* output buffers passed on */
+    pt_chain_t       *out;          /* the output buffer being filled */
+    pt_chain_t      **last_out;     /* where this round's output goes */
+    pt_uint_t         nout;         /* buffers output this round */
+    u_char           *file_buf;     /* a piece of a file buffer */
+    u_char           *file_pos;
+    u_char           *file_last;
     unsigned          started:1;
     unsigned          done:1;
 } pt_http_gzip_ctx_t;
@@ -53,38 +54,20 @@ static char *pt_http_gzip_merge_conf(pt_conf_t *cf, void *parent,
 static pt_int_t pt_http_gzip_init(pt_conf_t *cf);
 static char *pt_http_gzip_types(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
-static char *pt_http_gzip_disable(pt_conf_t *cf, pt_command_t *cmd,
-    void *conf);
+static pt_int_t pt_http_gzip_start(pt_http_request_t *r,
+    pt_http_gzip_ctx_t *ctx, pt_http_gzip_conf_t *conf);
 
 
 static pt_conf_num_bounds_t  pt_http_gzip_comp_level_bounds = {
     pt_conf_check_num_bounds, 1, 9
 };
 
-static pt_conf_enum_t  pt_http_gzip_http_version[] = {
-    { pt_string("1.0"), PT_HTTP_VERSION_10 },
-    { pt_string("1.1"), PT_HTTP_VERSION_11 },
-    { pt_null_string, 0 }
-};
-
-static pt_conf_bitmask_t  pt_http_gzip_proxied_mask[] = {
-    { pt_string("off"), PT_HTTP_GZIP_PROXIED_OFF },
-    { pt_string("expired"), PT_HTTP_GZIP_PROXIED_EXPIRED },
-    { pt_string("no-cache"), PT_HTTP_GZIP_PROXIED_NO_CACHE },
-    { pt_string("no-store"), PT_HTTP_GZIP_PROXIED_NO_STORE },
-    { pt_string("private"), PT_HTTP_GZIP_PROXIED_PRIVATE },
-    { pt_string("no_last_modified"), PT_HTTP_GZIP_PROXIED_NO_LM },
-    { pt_string("no_etag"), PT_HTTP_GZIP_PROXIED_NO_ETAG },
-    { pt_string("auth"), PT_HTTP_GZIP_PROXIED_AUTH },
-    { pt_string("any"), PT_HTTP_GZIP_PROXIED_ANY },
-    { pt_null_string, 0 }
-};
-
 
 static pt_command_t  pt_http_gzip_commands[] = {
 
     { pt_string("gzip"),
-      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF
+      | PT_HTTP_LIF_CONF | PT_CONF_FLAG,
       pt_conf_set_flag_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_gzip_conf_t, enable),
@@ -118,34 +101,6 @@ static pt_command_t  pt_http_gzip_commands[] = {
       offsetof(pt_http_gzip_conf_t, bufs),
       NULL },
 
-    { pt_string("gzip_vary"),
-      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
-      pt_conf_set_flag_slot,
-      PT_HTTP_LOC_CONF_OFFSET,
-      offsetof(pt_http_gzip_conf_t, vary),
-      NULL },
-
-    { pt_string("gzip_proxied"),
-      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
-      pt_conf_set_bitmask_slot,
-      PT_HTTP_LOC_CONF_OFFSET,
-      offsetof(pt_http_gzip_conf_t, proxied),
-      &pt_http_gzip_proxied_mask },
-
-    { pt_string("gzip_http_version"),
-      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_enum_slot,
-      PT_HTTP_LOC_CONF_OFFSET,
-      offsetof(pt_http_gzip_conf_t, http_version),
-      &pt_http_gzip_http_version },
-
-    { pt_string("gzip_disable"),
-      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
-      pt_http_gzip_disable,
-      PT_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
     pt_null_command
 };
 
@@ -170,7 +125,10 @@ static pt_http_output_header_filter_pt  pt_http_next_header_filter;
 static pt_http_output_body_filter_pt    pt_http_next_body_filter;
 
 
-/* zlib allocates from the request pool: a finished request frees it all */
+/*
+ * zlib allocates from the request pool, all of it in deflateInit2(): a
+ * finished request frees it, deflateEnd() a little sooner.
+ */
 static void *
 pt_http_gzip_alloc(void *opaque, u_int items, u_int size)
 {
@@ -181,6 +139,7 @@ pt_http_gzip_alloc(void *opaque, u_int items, u_int size)
 static void
 pt_http_gzip_free(void *opaque, void *address)
 {
+    (void) pt_pfree(opaque, address);
 }
 
 
@@ -191,6 +150,7 @@ pt_http_gzip_cleanup(void *data)
 
     if (ctx->started && !ctx->done) {
         (void) deflateEnd(&ctx->zstream);
+        ctx->done = 1;
     }
 }
 
@@ -239,167 +199,13 @@ pt_http_gzip_type_ok(pt_http_request_t *r, pt_http_gzip_conf_t *conf)
 }
 
 
-/* gzip_proxied: may a response to a request that came through a proxy be compressed? */
-static pt_uint_t
-pt_http_gzip_proxied_ok(pt_http_request_t *r, pt_http_gzip_conf_t *conf)
-{
-    pt_uint_t        i;
-    pt_list_part_t  *part;
-    pt_table_elt_t  *h, *cc, *expires;
-
-    if (conf->proxied & PT_HTTP_GZIP_PROXIED_ANY) {
-        return 1;
-    }
-
-    if (conf->proxied & PT_HTTP_GZIP_PROXIED_OFF) {
-        return 0;
-    }
-
-    if ((conf->proxied & PT_HTTP_GZIP_PROXIED_AUTH)
-        && r->headers_in.authorization)
-    {
-        return 1;
-    }
-
-    cc = NULL;
-    expires = r->headers_out.expires;
-
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (h[i].key.len == 13
-            && pt_strncasecmp(h[i].key.data, (u_char *) "cache-control", 13)
-               == 0)
-        {
-            cc = &h[i];
-        } else if (expires == NULL && h[i].key.len == 7
-                   && pt_strncasecmp(h[i].key.data, (u_char *) "expires", 7)
-                      == 0)
-        {
-            expires = &h[i];
-        }
-    }
-
-    if ((conf->proxied & PT_HTTP_GZIP_PROXIED_EXPIRED) && expires) {
-        return 1;
-    }
-
-    if (cc) {
-        if (((conf->proxied & PT_HTTP_GZIP_PROXIED_NO_CACHE)
-             && pt_strnstr(cc->value.data, cc->value.len, "no-cache", 8))
-            || ((conf->proxied & PT_HTTP_GZIP_PROXIED_NO_STORE)
-                && pt_strnstr(cc->value.data, cc->value.len, "no-store", 8))
-            || ((conf->proxied & PT_HTTP_GZIP_PROXIED_PRIVATE)
-                && pt_strnstr(cc->value.data, cc->value.len, "private", 7)))
-        {
-            return 1;
-        }
-    }
-
-    if ((conf->proxied & PT_HTTP_GZIP_PROXIED_NO_LM)
-        && r->headers_out.last_modified == NULL
-        && r->headers_out.last_modified_time == -1)
-    {
-        return 1;
-    }
-
-    if ((conf->proxied & PT_HTTP_GZIP_PROXIED_NO_ETAG)
-        && r->headers_out.etag == NULL)
-    {
-        return 1;
-    }
-
-    return 0;
-}
-
-
-static pt_table_elt_t *
-pt_http_gzip_find_header(pt_list_t *headers, const char *name, size_t len)
-{
-    pt_uint_t        i;
-    pt_list_part_t  *part;
-    pt_table_elt_t  *h;
-
-    part = &headers->part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && h[i].key.len == len
-            && pt_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-/* Adds "Vary: Accept-Encoding" unless a Vary header already names it. */
-static pt_int_t
-pt_http_gzip_add_vary(pt_http_request_t *r)
-{
-    pt_table_elt_t  *h;
-
-    h = pt_http_gzip_find_header(&r->headers_out.headers, "vary", 4);
-
-    if (h && (pt_strnstr(h->value.data, h->value.len, "ccept-", 6)
-              || pt_strnstr(h->value.data, h->value.len, "*", 1)))
-    {
-        return PT_OK;
-    }
-
-    h = pt_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return PT_ERROR;
-    }
-
-    h->hash = 1;
-    h->next = NULL;
-    pt_str_set(&h->key, "Vary");
-    pt_str_set(&h->value, "Accept-Encoding");
-
-    return PT_OK;
-}
-
-
 static pt_int_t
 pt_http_gzip_header_filter(pt_http_request_t *r)
 {
-    int                   n;
-    pt_int_t              w, best;
-    pt_uint_t             i;
-    pt_regex_t          **re;
-    pt_table_elt_t       *h, *etag;
+    pt_table_elt_t       *h;
     pt_pool_cleanup_t    *cln;
     pt_http_gzip_ctx_t   *ctx;
     pt_http_gzip_conf_t  *conf;
-    int                   captures[3];
 
     conf = pt_http_get_module_loc_conf(r, pt_http_gzip_module);
 
@@ -407,55 +213,30 @@ pt_http_gzip_header_filter(pt_http_request_t *r)
         || (r->headers_out.status != PT_HTTP_OK
             && r->headers_out.status != PT_HTTP_FORBIDDEN
             && r->headers_out.status != PT_HTTP_NOT_FOUND)
-        || r->headers_out.content_encoding
-        || pt_http_gzip_find_header(&r->headers_out.headers,
-                                    "content-encoding", 16)
+        || pt_http_content_encoding(r)
         || (r->headers_out.content_length_n != -1
             && r->headers_out.content_length_n < conf->min_length)
-        || !pt_http_gzip_type_ok(r, conf))
+        || !pt_http_gzip_type_ok(r, conf)
+        || r->header_only || r->method == PT_HTTP_HEAD)
     {
         return pt_http_next_header_filter(r);
     }
 
     /* the response could be compressed: caches must know it varies */
-    if (conf->vary && pt_http_gzip_add_vary(r) != PT_OK) {
+    if (pt_http_gzip_vary(r) != PT_OK) {
         return PT_ERROR;
     }
 
-    if (r->header_only || r->method == PT_HTTP_HEAD
-        || r->http_version < conf->http_version
-        || r->headers_in.accept_encoding == NULL)
+    if (pt_http_gzip_ok(r) != PT_OK) {
+        return pt_http_next_header_filter(r);
+    }
+
+    /* a part of the body is asked for: the range filter sends it as is */
+    if (r->headers_in.range && r->headers_out.status == PT_HTTP_OK
+        && r->headers_out.accept_ranges && r->headers_out.accept_ranges->hash
+        && r->headers_out.content_length_n >= 0)
     {
         return pt_http_next_header_filter(r);
-    }
-
-    best = -1;
-
-    for (h = r->headers_in.accept_encoding; h; h = h->next) {
-        w = pt_http_accept_encoding_weight(&h->value, "gzip");
-        best = pt_max(best, w);
-    }
-
-    if (best <= 0) {
-        return pt_http_next_header_filter(r);
-    }
-
-    if (pt_http_gzip_find_header(&r->headers_in.headers, "via", 3)
-        && !pt_http_gzip_proxied_ok(r, conf))
-    {
-        return pt_http_next_header_filter(r);
-    }
-
-    if (conf->disable && r->headers_in.user_agent) {
-        re = conf->disable->elts;
-
-        for (i = 0; i < conf->disable->nelts; i++) {
-            n = pt_regex_exec(re[i], &r->headers_in.user_agent->value,
-                              captures, 3);
-            if (n > 0) {
-                return pt_http_next_header_filter(r);
-            }
-        }
     }
 
     ctx = pt_pcalloc(r->pool, sizeof(pt_http_gzip_ctx_t));
@@ -467,8 +248,6 @@ pt_http_gzip_header_filter(pt_http_request_t *r)
     cln->handler = pt_http_gzip_cleanup;
     cln->data = ctx;
 
-    pt_http_set_ctx(r, ctx, pt_http_gzip_module);
-
     h = pt_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return PT_ERROR;
@@ -476,46 +255,19 @@ pt_http_gzip_header_filter(pt_http_request_t *r)
 
     h->hash = 1;
     h->next = NULL;
+    h->lowcase_key = NULL;
     pt_str_set(&h->key, "Content-Encoding");
     pt_str_set(&h->value, "gzip");
     r->headers_out.content_encoding = h;
 
-    /* the length is unknown now: chunked (1.1) or until close (1.0) */
-    r->headers_out.content_length_n = -1;
-
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
-    }
-
-    h = pt_http_gzip_find_header(&r->headers_out.headers, "content-length",
-                                 14);
-    if (h) {
-        h->hash = 0;
-    }
-
-    /* a strong validator no longer describes these bytes */
-    etag = r->headers_out.etag;
-    if (etag == NULL) {
-        etag = pt_http_gzip_find_header(&r->headers_out.headers, "etag", 4);
-    }
-
-    if (etag && etag->hash && etag->value.len >= 2
-        && etag->value.data[0] == '"')
+    /* the window fits a small body; the length goes now */
+    if (pt_http_gzip_start(r, ctx, conf) != PT_OK
+        || pt_http_content_recoded(r) != PT_OK)
     {
-        u_char  *p;
-
-        p = pt_pnalloc(r->pool, etag->value.len + 2);
-        if (p == NULL) {
-            return PT_ERROR;
-        }
-
-        p[0] = 'W';
-        p[1] = '/';
-        pt_memcpy(p + 2, etag->value.data, etag->value.len);
-        etag->value.data = p;
-        etag->value.len += 2;
+        return PT_ERROR;
     }
+
+    pt_http_set_ctx(r, ctx, pt_http_gzip_module);
 
     return pt_http_next_header_filter(r);
 }
@@ -564,63 +316,89 @@ pt_http_gzip_start(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
 }
 
 
-static pt_buf_t *
-pt_http_gzip_get_buf(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
-    pt_http_gzip_conf_t *conf)
+/*
+ * Moves the buffer being filled to this round's output; flush and last
+ * say whether it ends a flush or the response.
+ */
+static void
+pt_http_gzip_pass_buf(pt_http_gzip_ctx_t *ctx, pt_uint_t flush,
+    pt_uint_t last)
 {
-    pt_buf_t    *b;
     pt_chain_t  *cl;
 
-    if (ctx->free) {
-        cl = ctx->free;
-        ctx->free = cl->next;
-        b = cl->buf;
-        b->pos = b->start;
-        b->last = b->start;
-        b->flush = 0;
-        b->last_buf = 0;
-        return b;
-    }
+    cl = ctx->out;
+    ctx->out = NULL;
 
-    b = pt_create_temp_buf(r->pool, conf->bufs.size);
-    if (b == NULL) {
-        return NULL;
-    }
+    cl->buf->flush = flush;
+    cl->buf->last_buf = last;
+    cl->next = NULL;
 
-    b->tag = (pt_buf_tag_t) &pt_http_gzip_module;
-    ctx->allocated++;
-
-    return b;
+    *ctx->last_out = cl;
+    ctx->last_out = &cl->next;
+    ctx->nout++;
 }
 
 
 /*
- * Compresses [data, data + len) with the given flush mode, appending full
- * output buffers to *ll. A finished stream marks ctx->done.
+ * Compresses [*pos, last) as op asks, moving *pos over what zlib took.
+ * Returns PT_OK when the input is used up and op is complete, PT_AGAIN
+ * when this round's output is full (call again with the same op once it
+ * is passed on), PT_ERROR.
  */
 static pt_int_t
 pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
-    pt_http_gzip_conf_t *conf, u_char *data, size_t len, int flush,
-    pt_chain_t ***ll)
+    pt_http_gzip_conf_t *conf, u_char **pos, u_char *last, pt_uint_t op)
 {
-    int          rc;
+    int          rc, flush;
+    pt_buf_t    *b;
     pt_chain_t  *cl;
 
-    ctx->zstream.next_in = data;
-    ctx->zstream.avail_in = (uInt) len;
+    flush = (op == PT_HTTP_GZIP_FINISH) ? Z_FINISH
+            : (op == PT_HTTP_GZIP_FLUSH) ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+
+    /* pieces are at most a buffer or a file chunk: they fit a uInt */
+    pt_assert((size_t) (last - *pos) <= (size_t) 0x7fffffff);
+
+    ctx->zstream.next_in = *pos;
+    ctx->zstream.avail_in = (uInt) (last - *pos);
 
     for ( ;; ) {
 
-        if (ctx->out_buf == NULL) {
-            ctx->out_buf = pt_http_gzip_get_buf(r, ctx, conf);
-            if (ctx->out_buf == NULL) {
-                return PT_ERROR;
+        if (ctx->out == NULL) {
+            if (ctx->nout >= (pt_uint_t) conf->bufs.num) {
+                *pos = ctx->zstream.next_in;
+                return PT_AGAIN;
             }
+
+            if (ctx->free) {
+                cl = ctx->free;
+                ctx->free = cl->next;
+
+            } else {
+                cl = pt_alloc_chain_link(r->pool);
+                if (cl == NULL) {
+                    return PT_ERROR;
+                }
+
+                cl->buf = pt_create_temp_buf(r->pool, conf->bufs.size);
+                if (cl->buf == NULL) {
+                    return PT_ERROR;
+                }
+
+                cl->buf->tag = (pt_buf_tag_t) &pt_http_gzip_module;
+            }
+
+            b = cl->buf;
+            b->pos = b->start;
+            b->last = b->start;
+            cl->next = NULL;
+            ctx->out = cl;
         }
 
-        ctx->zstream.next_out = ctx->out_buf->last;
-        ctx->zstream.avail_out = (uInt) (ctx->out_buf->end
-                                         - ctx->out_buf->last);
+        b = ctx->out->buf;
+
+        ctx->zstream.next_out = b->last;
+        ctx->zstream.avail_out = (uInt) (b->end - b->last);
 
         rc = deflate(&ctx->zstream, flush);
 
@@ -630,60 +408,127 @@ pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
             return PT_ERROR;
         }
 
-        ctx->out_buf->last = ctx->zstream.next_out;
-
-        if (ctx->zstream.avail_out == 0
-            || (flush != Z_NO_FLUSH && ctx->zstream.avail_in == 0
-                && (rc == Z_STREAM_END || ctx->zstream.avail_out != 0)))
-        {
-            /* a full buffer, or the end of a flush: pass it on */
-            if (ctx->out_buf->last > ctx->out_buf->pos
-                || rc == Z_STREAM_END)
-            {
-                cl = pt_alloc_chain_link(r->pool);
-                if (cl == NULL) {
-                    return PT_ERROR;
-                }
-
-                cl->buf = ctx->out_buf;
-                cl->next = NULL;
-                **ll = cl;
-                *ll = &cl->next;
-
-                if (flush == Z_SYNC_FLUSH && ctx->zstream.avail_in == 0
-                    && ctx->zstream.avail_out != 0)
-                {
-                    ctx->out_buf->flush = 1;
-                }
-
-                ctx->out_buf = NULL;
-            }
-        }
+        b->last = ctx->zstream.next_out;
+        *pos = ctx->zstream.next_in;
 
         if (rc == Z_STREAM_END) {
+            pt_http_gzip_pass_buf(ctx, 0, 1);
             (void) deflateEnd(&ctx->zstream);
             ctx->done = 1;
             return PT_OK;
         }
 
-        if (ctx->zstream.avail_in == 0
-            && (flush == Z_NO_FLUSH || ctx->zstream.avail_out != 0))
-        {
-            return PT_OK;
+        if (ctx->zstream.avail_out == 0) {
+            /* full: zlib may hold more */
+            pt_http_gzip_pass_buf(ctx, 0, 0);
+            continue;
         }
+
+        /* room left over: the input is used up and a flush complete */
+
+        if (flush == Z_SYNC_FLUSH) {
+            pt_http_gzip_pass_buf(ctx, 1, 0);
+        }
+
+        return PT_OK;
     }
+}
+
+
+/*
+ * Compresses the input held in ctx->in until it is used up or this
+ * round's output is full. Memory buffers are taken whole, file buffers a
+ * piece at a time. Returns PT_OK, PT_AGAIN (output full), PT_ERROR.
+ */
+static pt_int_t
+pt_http_gzip_round(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
+    pt_http_gzip_conf_t *conf)
+{
+    size_t       len;
+    ssize_t      n;
+    u_char      *none;
+    pt_int_t     rc;
+    pt_buf_t    *b;
+    pt_uint_t    op;
+    pt_chain_t  *cl;
+
+    while (ctx->in && !ctx->done) {
+        cl = ctx->in;
+        b = cl->buf;
+
+        op = b->last_buf ? PT_HTTP_GZIP_FINISH
+             : b->flush ? PT_HTTP_GZIP_FLUSH : PT_HTTP_GZIP_PROCESS;
+
+        if (pt_buf_in_memory(b)) {
+            rc = pt_http_gzip_deflate(r, ctx, conf, &b->pos, b->last, op);
+
+        } else if (b->in_file && (b->file_pos < b->file_last
+                                  || ctx->file_pos < ctx->file_last))
+        {
+            if (ctx->file_pos == ctx->file_last) {
+                if (ctx->file_buf == NULL) {
+                    ctx->file_buf = pt_palloc(r->pool,
+                                              PT_HTTP_GZIP_FILE_CHUNK);
+                    if (ctx->file_buf == NULL) {
+                        return PT_ERROR;
+                    }
+                }
+
+                len = (size_t) pt_min((off_t) PT_HTTP_GZIP_FILE_CHUNK,
+                                      b->file_last - b->file_pos);
+
+                n = pread(b->file->fd, ctx->file_buf, len, b->file_pos);
+
+                if (n <= 0) {
+                    pt_log_error(PT_LOG_CRIT, r->connection->log,
+                                 n ? errno : 0, "pread() \"%.*s\" failed",
+                                 PT_STR_ARG(b->file->name));
+                    return PT_ERROR;
+                }
+
+                b->file_pos += n;
+                ctx->file_pos = ctx->file_buf;
+                ctx->file_last = ctx->file_buf + n;
+            }
+
+            if (b->file_pos < b->file_last) {
+                op = PT_HTTP_GZIP_PROCESS;
+            }
+
+            rc = pt_http_gzip_deflate(r, ctx, conf, &ctx->file_pos,
+                                      ctx->file_last, op);
+
+            if (rc == PT_OK && b->file_pos < b->file_last) {
+                /* the next piece */
+                continue;
+            }
+
+        } else if (op != PT_HTTP_GZIP_PROCESS) {
+            /* a marker */
+            none = NULL;
+            rc = pt_http_gzip_deflate(r, ctx, conf, &none, NULL, op);
+
+        } else {
+            rc = PT_OK;
+        }
+
+        if (rc != PT_OK) {
+            return rc;
+        }
+
+        ctx->in = cl->next;
+        pt_free_chain(r->pool, cl);
+    }
+
+    return PT_OK;
 }
 
 
 static pt_int_t
 pt_http_gzip_body_filter(pt_http_request_t *r, pt_chain_t *in)
 {
-    int                   flush;
-    size_t                len;
-    ssize_t               n;
     pt_int_t              rc;
-    pt_buf_t             *b;
-    pt_chain_t           *out, **ll, *cl, *held, **hl;
+    pt_chain_t           *out;
     pt_http_gzip_ctx_t   *ctx;
     pt_http_gzip_conf_t  *conf;
 
@@ -695,139 +540,37 @@ pt_http_gzip_body_filter(pt_http_request_t *r, pt_chain_t *in)
 
     conf = pt_http_get_module_loc_conf(r, pt_http_gzip_module);
 
-    if (!ctx->started && pt_http_gzip_start(r, ctx, conf) != PT_OK) {
+    if (in && pt_chain_add_copy(r->pool, &ctx->in, in) != PT_OK) {
         return PT_ERROR;
     }
 
-    /* file buffers held from before come first */
-    if (ctx->in) {
-        for (cl = ctx->in; cl->next; cl = cl->next) { /* void */ }
-        cl->next = in;
-        in = ctx->in;
-        ctx->in = NULL;
-    }
+    /*
+     * Rounds of compressing and passing on, as long as the client takes
+     * what it gets: a slow one leaves the rest of the input here (only
+     * file buffers, or memory a round's output could not hold).
+     */
+    for ( ;; ) {
+        out = NULL;
+        ctx->last_out = &out;
+        ctx->nout = 0;
 
-    out = NULL;
-    ll = &out;
-    held = NULL;
-    hl = &held;
-
-    for (cl = in; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (held) {
-            /* keep the order: everything after a held buffer waits too */
-            *hl = pt_alloc_chain_link(r->pool);
-            if (*hl == NULL) {
-                return PT_ERROR;
-            }
-            (*hl)->buf = b;
-            (*hl)->next = NULL;
-            hl = &(*hl)->next;
-            continue;
+        if (pt_http_gzip_round(r, ctx, conf) == PT_ERROR) {
+            return PT_ERROR;
         }
 
-        if (pt_buf_in_memory(b)) {
-            len = b->last - b->pos;
-            flush = b->last_buf ? Z_FINISH : b->flush ? Z_SYNC_FLUSH
-                                                      : Z_NO_FLUSH;
+        rc = pt_http_next_body_filter(r, out);
 
-            if (len || flush != Z_NO_FLUSH) {
-                if (pt_http_gzip_deflate(r, ctx, conf, b->pos, len, flush,
-                                         &ll) != PT_OK)
-                {
-                    return PT_ERROR;
-                }
-            }
-
-            b->pos = b->last;
-            continue;
+        if (rc == PT_ERROR) {
+            return PT_ERROR;
         }
 
-        if (b->in_file && b->file_pos < b->file_last) {
-            /* a piece of the file now; the rest if the client keeps up */
-            if (ctx->file_buf == NULL) {
-                ctx->file_buf = pt_palloc(r->pool, PT_HTTP_GZIP_FILE_CHUNK);
-                if (ctx->file_buf == NULL) {
-                    return PT_ERROR;
-                }
-            }
+        pt_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                               (pt_buf_tag_t) &pt_http_gzip_module);
 
-            len = (size_t) pt_min((off_t) PT_HTTP_GZIP_FILE_CHUNK,
-                                  b->file_last - b->file_pos);
-
-            n = pread(b->file->fd, ctx->file_buf, len, b->file_pos);
-
-            if (n <= 0) {
-                pt_log_error(PT_LOG_CRIT, r->connection->log,
-                             n ? errno : 0, "pread() \"%.*s\" failed",
-                             PT_STR_ARG(b->file->name));
-                return PT_ERROR;
-            }
-
-            b->file_pos += n;
-
-            flush = (b->file_pos == b->file_last && b->last_buf) ? Z_FINISH
-                    : Z_NO_FLUSH;
-
-            if (pt_http_gzip_deflate(r, ctx, conf, ctx->file_buf, (size_t) n,
-                                     flush, &ll) != PT_OK)
-            {
-                return PT_ERROR;
-            }
-
-            if (b->file_pos < b->file_last) {
-                *hl = pt_alloc_chain_link(r->pool);
-                if (*hl == NULL) {
-                    return PT_ERROR;
-                }
-                (*hl)->buf = b;
-                (*hl)->next = NULL;
-                hl = &(*hl)->next;
-            }
-
-            continue;
-        }
-
-        /* a bare marker */
-        if (b->last_buf || b->flush) {
-            flush = b->last_buf ? Z_FINISH : Z_SYNC_FLUSH;
-
-            if (pt_http_gzip_deflate(r, ctx, conf, NULL, 0, flush, &ll)
-                != PT_OK)
-            {
-                return PT_ERROR;
-            }
+        if (ctx->in == NULL || ctx->done || rc != PT_OK) {
+            return rc;
         }
     }
-
-    if (ctx->done && out) {
-        /* the end of the compressed stream is the end of the response */
-        for (cl = out; cl->next; cl = cl->next) { /* void */ }
-        cl->buf->last_buf = 1;
-    }
-
-    ctx->in = held;
-
-    if (out == NULL && held == NULL) {
-        return pt_http_next_body_filter(r, NULL);
-    }
-
-    rc = pt_http_next_body_filter(r, out);
-
-    if (rc == PT_ERROR) {
-        return PT_ERROR;
-    }
-
-    pt_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
-                           (pt_buf_tag_t) &pt_http_gzip_module);
-
-    if (held && rc == PT_OK) {
-        /* the client keeps up: go on with the file */
-        return pt_http_gzip_body_filter(r, NULL);
-    }
-
-    return held ? PT_AGAIN : rc;
 }
 
 
@@ -845,9 +588,6 @@ pt_http_gzip_create_conf(pt_conf_t *cf)
     conf->types = PT_CONF_UNSET_PTR;
     conf->min_length = PT_CONF_UNSET;
     conf->level = PT_CONF_UNSET;
-    conf->vary = PT_CONF_UNSET;
-    conf->http_version = PT_CONF_UNSET_UINT;
-    conf->disable = PT_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -865,13 +605,6 @@ pt_http_gzip_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_value(conf->min_length, prev->min_length, 20);
     pt_conf_merge_value(conf->level, prev->level, 1);
     pt_conf_merge_bufs_value(conf->bufs, prev->bufs, 32, 4096);
-    pt_conf_merge_value(conf->vary, prev->vary, 0);
-    pt_conf_merge_uint_value(conf->http_version, prev->http_version,
-                             PT_HTTP_VERSION_11);
-    pt_conf_merge_bitmask_value(conf->proxied, prev->proxied,
-                                (PT_CONF_BITMASK_SET
-                                 | PT_HTTP_GZIP_PROXIED_OFF));
-    pt_conf_merge_ptr_value(conf->disable, prev->disable, NULL);
 
     if (conf->types == PT_CONF_UNSET_PTR) {
         conf->types = prev->types;
@@ -944,48 +677,6 @@ pt_http_gzip_types(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         }
 
         *t = value[i];
-    }
-
-    return PT_CONF_OK;
-}
-
-
-static char *
-pt_http_gzip_disable(pt_conf_t *cf, pt_command_t *cmd, void *conf)
-{
-    pt_http_gzip_conf_t  *gcf = conf;
-
-    pt_str_t             *value;
-    pt_uint_t             i;
-    pt_regex_t          **re;
-    pt_regex_compile_t    rc;
-
-    if (gcf->disable == PT_CONF_UNSET_PTR || gcf->disable == NULL) {
-        gcf->disable = pt_array_create(cf->pool, 2, sizeof(pt_regex_t *));
-        if (gcf->disable == NULL) {
-            return PT_CONF_ERROR;
-        }
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        pt_memzero(&rc, sizeof(pt_regex_compile_t));
-        rc.pattern = value[i];
-        rc.pool = cf->pool;
-        rc.caseless = 1;
-
-        if (pt_regex_compile(&rc) != PT_OK) {
-            pt_conf_error(cf, "%s", rc.err);
-            return PT_CONF_ERROR;
-        }
-
-        re = pt_array_push(gcf->disable);
-        if (re == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        *re = rc.regex;
     }
 
     return PT_CONF_OK;

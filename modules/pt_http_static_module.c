@@ -1428,3 +1428,134 @@ pt_http_static_disable_symlinks(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
     return PT_CONF_OK;
 }
+
+
+/*
+ * The gzip_static module's way in: opens the file that r->uri maps to with
+ * suffix appended (".gz"), under the same root, alias and
+ * disable_symlinks rules as the file itself. Returns PT_OK with *file
+ * (pool memory, closed with the request), PT_DECLINED when there is no
+ * such regular file (other errors than its absence are logged), or
+ * PT_ERROR.
+ */
+pt_int_t
+pt_http_static_open_variant(pt_http_request_t *r, const char *suffix,
+    pt_file_t **file)
+{
+    size_t                      root_len, n;
+    pt_fd_t                     fd;
+    pt_int_t                    rc;
+    pt_str_t                    path, name;
+    pt_file_t                  *f;
+    pt_pool_cleanup_t          *cln;
+    pt_http_static_loc_conf_t  *slcf;
+
+    slcf = pt_http_get_module_loc_conf(r, pt_http_static_module);
+
+    rc = pt_http_static_map_uri(r, slcf, &r->uri, &path, &root_len);
+
+    if (rc != PT_OK) {
+        return rc;
+    }
+
+    n = strlen(suffix);
+    name.len = path.len + n;
+    name.data = pt_pnalloc(r->pool, name.len + 1);
+    if (name.data == NULL) {
+        return PT_ERROR;
+    }
+
+    pt_memcpy(name.data, path.data, path.len);
+    pt_memcpy(name.data + path.len, suffix, n + 1);
+
+    fd = pt_http_static_open(slcf, name.data, root_len,
+                             O_RDONLY | O_NONBLOCK);
+
+    if (fd == PT_INVALID_FILE) {
+        if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG) {
+            pt_log_error(errno == EACCES || errno == ELOOP ? PT_LOG_ERR
+                                                           : PT_LOG_CRIT,
+                         r->connection->log, errno, "open() \"%s\" failed",
+                         (char *) name.data);
+        }
+
+        return PT_DECLINED;
+    }
+
+    cln = pt_pool_cleanup_add(r->pool, sizeof(pt_file_t));
+    if (cln == NULL) {
+        close(fd);
+        return PT_ERROR;
+    }
+
+    f = cln->data;
+    pt_memzero(f, sizeof(pt_file_t));
+    f->fd = fd;
+    f->name = name;
+    f->log = r->connection->log;
+
+    cln->handler = pt_http_static_cleanup_file;
+
+    if (fstat(fd, &f->info) == -1) {
+        pt_log_error(PT_LOG_CRIT, r->connection->log, errno,
+                     "fstat() \"%s\" failed", (char *) name.data);
+        return PT_ERROR;
+    }
+
+    if (!S_ISREG(f->info.st_mode)) {
+        return PT_DECLINED;
+    }
+
+    *file = f;
+
+    return PT_OK;
+}
+
+
+/*
+ * Sets the head the static module would send for file at r->uri: 200,
+ * its length, Last-Modified, ETag (unless "etag off"), the Content-Type
+ * of r->uri's extension; and sendfile. No Accept-Ranges. PT_OK or
+ * PT_ERROR.
+ */
+pt_int_t
+pt_http_static_variant_headers(pt_http_request_t *r, pt_file_t *file)
+{
+    u_char                     *p;
+    pt_table_elt_t             *h;
+    pt_http_static_loc_conf_t  *slcf;
+
+    slcf = pt_http_get_module_loc_conf(r, pt_http_static_module);
+
+    r->headers_out.status = PT_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = file->info.st_size;
+    r->headers_out.last_modified_time = file->info.st_mtime;
+
+    if (pt_http_static_set_type(r, slcf) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (slcf->etag) {
+        h = pt_list_push(&r->headers_out.headers);
+        p = pt_pnalloc(r->pool, sizeof("\"\"-") + 2 * 2 * sizeof(off_t));
+        if (h == NULL || p == NULL) {
+            return PT_ERROR;
+        }
+
+        h->hash = 1;
+        h->next = NULL;
+        pt_str_set(&h->key, "ETag");
+        h->value.data = p;
+        h->value.len = snprintf((char *) p,
+                                sizeof("\"\"-") + 2 * 2 * sizeof(off_t),
+                                "\"%llx-%llx\"",
+                                (unsigned long long) file->info.st_mtime,
+                                (unsigned long long) file->info.st_size);
+        r->headers_out.etag = h;
+    }
+
+    r->connection->sendfile = slcf->sendfile ? 1 : 0;
+
+    return PT_OK;
+}

@@ -35,9 +35,11 @@ static void pt_worker_process_init(pt_cycle_t *cycle, pt_uint_t slot,
 static void pt_process_exit(pt_cycle_t *cycle, int status);
 static void pt_process_graceful(pt_cycle_t *cycle);
 static pt_int_t pt_process_init(pt_cycle_t *cycle);
+static void pt_set_rlimit(pt_cycle_t *cycle);
 static pid_t pt_exec_new_binary(pt_cycle_t *cycle);
 static void pt_set_timer(pt_msec_t ms);
 static void pt_shutdown_timer_handler(pt_event_t *ev);
+static void pt_close_listening_fds(pt_cycle_t *cycle);
 static void pt_idle_close_handler(pt_event_t *ev);
 
 
@@ -313,6 +315,12 @@ pt_master_process_cycle(pt_cycle_t *cycle)
                 delay = 50;
                 pt_set_timer(delay);
                 pt_signal_worker_processes(cycle, PT_CMD_TERMINATE, SIGTERM);
+                pt_close_listening_fds(cycle);
+
+                /* slots waiting for a respawn are not waited for */
+                if (!pt_reap_children(cycle)) {
+                    pt_master_process_exit(cycle);
+                }
             }
 
             continue;
@@ -324,6 +332,16 @@ pt_master_process_cycle(pt_cycle_t *cycle)
                              "gracefully shutting down");
                 pt_signal_worker_processes(cycle, PT_CMD_QUIT, SIGQUIT);
                 sent = 1;
+
+                /*
+                 * No successor will take the sockets: new clients are
+                 * refused from now on, not queued until the exit.
+                 */
+                pt_close_listening_fds(cycle);
+
+                if (!pt_reap_children(cycle)) {
+                    pt_master_process_exit(cycle);
+                }
             }
 
             continue;
@@ -368,6 +386,13 @@ pt_master_process_cycle(pt_cycle_t *cycle)
 
             ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx,
                                                  pt_core_module);
+
+            /* the new workers serve every slot, those waiting included */
+            for (i = 0; i < pt_last_process; i++) {
+                if (pt_processes[i].pid == -2) {
+                    pt_processes[i].pid = -1;
+                }
+            }
 
             pt_start_worker_processes(cycle, ccf->worker_processes);
             pt_signal_worker_processes(cycle, PT_CMD_QUIT, SIGQUIT);
@@ -683,6 +708,13 @@ pt_reap_children(pt_cycle_t *cycle)
     for (i = 0; i < pt_last_process; i++) {
 
         if (pt_processes[i].pid == -2) {
+
+            if (pt_sig_terminate || pt_sig_quit || pt_noaccepting) {
+                /* stopping: the slot is not filled again */
+                pt_processes[i].pid = -1;
+                continue;
+            }
+
             delay = 0;
 
             if (pt_processes[i].crashes > 1) {
@@ -694,18 +726,11 @@ pt_reap_children(pt_cycle_t *cycle)
             if (pt_current_msec - pt_processes[i].start
                 < PT_CRASH_WINDOW + delay && delay)
             {
-                if (!(pt_sig_terminate || pt_sig_quit)) {
-                    pending = 1;
-                    wait = pt_min(wait, PT_CRASH_WINDOW + delay
-                                        - (pt_current_msec
-                                           - pt_processes[i].start));
-                }
+                pending = 1;
+                wait = pt_min(wait, PT_CRASH_WINDOW + delay
+                                    - (pt_current_msec
+                                       - pt_processes[i].start));
                 live = 1;
-                continue;
-            }
-
-            if (pt_sig_terminate || pt_sig_quit || pt_noaccepting) {
-                pt_processes[i].pid = -1;
                 continue;
             }
 
@@ -884,23 +909,13 @@ pt_worker_process_init(pt_cycle_t *cycle, pt_uint_t slot, pt_fd_t channel)
     cpu_set_t         cpus;
     pt_listening_t   *ls;
     pt_core_conf_t   *ccf;
-    struct rlimit     rlmt;
     extern char     **environ;
 
     ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
 
     environ = ccf->environment;
 
-    if (ccf->rlimit_nofile != PT_CONF_UNSET) {
-        rlmt.rlim_cur = (rlim_t) ccf->rlimit_nofile;
-        rlmt.rlim_max = (rlim_t) ccf->rlimit_nofile;
-
-        if (setrlimit(RLIMIT_NOFILE, &rlmt) == -1) {
-            pt_log_error(PT_LOG_ALERT, cycle->log, errno,
-                         "setrlimit(RLIMIT_NOFILE, %ld) failed",
-                         (long) ccf->rlimit_nofile);
-        }
-    }
+    pt_set_rlimit(cycle);
 
     if (geteuid() == 0 && ccf->user != (uid_t) PT_CONF_UNSET_UINT) {
         if (setgid(ccf->group) == -1) {
@@ -1010,6 +1025,30 @@ pt_worker_process_cycle(pt_cycle_t *cycle, pt_uint_t slot, pt_fd_t channel)
 }
 
 
+/* worker_rlimit_nofile, set while still privileged enough to raise it */
+static void
+pt_set_rlimit(pt_cycle_t *cycle)
+{
+    pt_core_conf_t  *ccf;
+    struct rlimit    rlmt;
+
+    ccf = (pt_core_conf_t *) pt_get_conf(cycle->conf_ctx, pt_core_module);
+
+    if (ccf->rlimit_nofile == PT_CONF_UNSET) {
+        return;
+    }
+
+    rlmt.rlim_cur = (rlim_t) ccf->rlimit_nofile;
+    rlmt.rlim_max = (rlim_t) ccf->rlimit_nofile;
+
+    if (setrlimit(RLIMIT_NOFILE, &rlmt) == -1) {
+        pt_log_error(PT_LOG_ALERT, cycle->log, errno,
+                     "setrlimit(RLIMIT_NOFILE, %ld) failed",
+                     (long) ccf->rlimit_nofile);
+    }
+}
+
+
 static pt_int_t
 pt_process_init(pt_cycle_t *cycle)
 {
@@ -1044,6 +1083,8 @@ void
 pt_single_process_cycle(pt_cycle_t *cycle)
 {
     pt_process = PT_PROCESS_SINGLE;
+
+    pt_set_rlimit(cycle);
 
     if (pt_process_init(cycle) != PT_OK) {
         pt_process_exit(cycle, 2);
@@ -1108,20 +1149,12 @@ pt_process_graceful(pt_cycle_t *cycle)
 
     pt_close_listening_sockets(cycle);
 
-    if (pt_process == PT_PROCESS_SINGLE) {
-        /* no master keeps the sockets for a successor: close them */
-        pt_listening_t  *ls;
-        pt_uint_t        i;
-
-        ls = cycle->listening.elts;
-
-        for (i = 0; i < cycle->listening.nelts; i++) {
-            if (ls[i].fd != PT_INVALID_FILE) {
-                (void) close(ls[i].fd);
-                ls[i].fd = PT_INVALID_FILE;
-            }
-        }
-    }
+    /*
+     * A single process owns its sockets: closing them refuses new clients.
+     * A worker closes only its copies; the master keeps the sockets (and
+     * their queues) for the next workers, or closes them when it stops.
+     */
+    pt_close_listening_fds(cycle);
 
     pt_reserved_connections = (pt_process == PT_PROCESS_WORKER) ? 1 : 0;
 
@@ -1159,6 +1192,24 @@ pt_idle_close_handler(pt_event_t *ev)
 
     if (cycle->reusable_connections_n) {
         pt_event_add_timer(ev, PT_IDLE_GRACE);
+    }
+}
+
+
+/* Closes this process's descriptors of the listening sockets. */
+static void
+pt_close_listening_fds(pt_cycle_t *cycle)
+{
+    pt_uint_t        i;
+    pt_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].fd != PT_INVALID_FILE) {
+            (void) close(ls[i].fd);
+            ls[i].fd = PT_INVALID_FILE;
+        }
     }
 }
 

@@ -44,9 +44,26 @@ pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
 pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
-/* Accept-Encoding: the weight 0..1000 of coding, or -1 if not named */
+/* Accept-Encoding and content codings: pt_http_accept_encoding.c */
+/* the weight 0..1000 of coding in one field value, or -1 if not named */
 pt_int_t pt_http_accept_encoding_weight(const pt_str_t *value,
     const char *coding);
+/* the same over all of r's Accept-Encoding fields */
+pt_int_t pt_http_accept_encoding(pt_http_request_t *r, const char *coding);
+/* PT_OK when r's client may get gzip (gzip_http_version, _proxied, ...) */
+pt_int_t pt_http_gzip_ok(pt_http_request_t *r);
+/* adds "Vary: Accept-Encoding" once, when gzip_vary is on */
+pt_int_t pt_http_gzip_vary(pt_http_request_t *r);
+/* the response's Content-Encoding field, or NULL */
+pt_table_elt_t *pt_http_content_encoding(pt_http_request_t *r);
+/* the body is recoded: no length, no ranges, a weak ETag */
+pt_int_t pt_http_content_recoded(pt_http_request_t *r);
+
+/* FILE.gz next to a static file, for gzip_static: pt_http_static_module.c */
+pt_int_t pt_http_static_open_variant(pt_http_request_t *r,
+    const char *suffix, pt_file_t **file);
+pt_int_t pt_http_static_variant_headers(pt_http_request_t *r,
+    pt_file_t *file);
 
 /* the chunked decoder: pt_http_chunked.c */
 pt_int_t pt_http_parse_chunked(pt_http_request_t *r, pt_buf_t *b,

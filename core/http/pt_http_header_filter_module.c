@@ -141,6 +141,11 @@ pt_http_header_filter(pt_http_request_t *r)
         r->header_only = 1;
     }
 
+    if (pt_exiting) {
+        /* the worker is stopping: say so, rather than just closing */
+        r->keepalive = 0;
+    }
+
     if (r->headers_out.last_modified_time != -1
         && r->headers_out.status != PT_HTTP_OK
         && r->headers_out.status != PT_HTTP_PARTIAL_CONTENT

@@ -1163,6 +1163,12 @@ pt_http_request_handler(pt_event_t *ev)
     c = ev->data;
     r = c->data;
 
+    if (c->close) {
+        /* worker_shutdown_timeout: the request ends here */
+        pt_http_terminate_request(r, 0);
+        return;
+    }
+
     r->read_event_handler(r);
 }
 

@@ -57,7 +57,8 @@ PORT_NAME = re.compile(r"^port\d*$")
 PROCESS_DIRECTIVES = os.environ.get("PORTICO_TEST_PROCESS", "")
 
 
-def preamble(tmp, events="worker_connections 1024;", pid=True):
+def preamble(tmp, events="worker_connections 1024;", pid=True,
+             process=None):
     """
     The main-context lines every test configuration starts with, as ONE
     line, so that the line numbers of a test's own text do not depend on
@@ -68,11 +69,16 @@ def preamble(tmp, events="worker_connections 1024;", pid=True):
 
     events=None leaves the events block out (for the test that checks the
     error about its absence); pid=False leaves "pid" out (for -g "pid").
+    process, when given, replaces PROCESS_DIRECTIVES (for the tests of the
+    process model itself, which need a master whatever the run asks for).
     """
     parts = ["daemon off;"]
 
-    if PROCESS_DIRECTIVES:
-        parts.append(PROCESS_DIRECTIVES)
+    if process is None:
+        process = PROCESS_DIRECTIVES
+
+    if process:
+        parts.append(process)
 
     parts.append("error_log %s/error.log debug;" % tmp)
 
@@ -568,18 +574,19 @@ def make_prefix_dirs(tmp):
 
 
 def write_config(tmp, conf_text, name="portico.conf", raw_conf=False,
-                 events="worker_connections 1024;", pid=True, **values):
+                 events="worker_connections 1024;", pid=True, process=None,
+                 **values):
     """
     Writes TMP/name: the preamble (unless raw_conf), then conf_text with
     its placeholders ({tmp} and the given values) filled in; TMP gets the
-    prefix's directories (make_prefix_dirs).
+    prefix's directories (make_prefix_dirs). process: see preamble().
     """
     tmp = Path(tmp)
     make_prefix_dirs(tmp)
     values.setdefault("tmp", str(tmp))
     text = substitute(conf_text, values)
     if not raw_conf:
-        text = preamble(tmp, events=events, pid=pid) + text
+        text = preamble(tmp, events=events, pid=pid, process=process) + text
     path = tmp / name
     path.write_text(text)
     return path
@@ -588,10 +595,18 @@ def write_config(tmp, conf_text, name="portico.conf", raw_conf=False,
 class Portico:
     """One running portico, started by PorticoFactory.start()."""
 
-    def __init__(self, tmp, conf_path, ports, expect_log, args):
+    def __init__(self, tmp, conf_path, ports, expect_log, args, binary=None):
         self.tmp = tmp
         self.conf = conf_path
         self.args = list(args)
+        # the executable it runs (the upgrade tests start a copy)
+        self.binary = str(binary or PORTICO_BIN)
+        # how its configuration was written, for rewrite()
+        self.config_options = {}
+        self.values = {}
+        # processes outside the fixture's reach that belong to it (the
+        # master a binary upgrade started): stopped along with it
+        self.adopted = []
         self.ports = ports
         self.port = ports.get("port")
         self.proc = None
@@ -642,13 +657,36 @@ class Portico:
 
         return wait_for(found, timeout, what="log line %r" % pattern)
 
+    def rewrite(self, conf_text, process=None, **values):
+        """
+        Writes a new configuration in place of the running one (for a
+        reload): the same preamble and placeholder values as at the start,
+        plus values; process, when given, replaces the process directives
+        (see preamble). Returns its path.
+        """
+        options = dict(self.config_options)
+        if process is not None:
+            options["process"] = process
+        all_values = dict(self.values)
+        all_values.update(values)
+        for name, v in values.items():
+            if PORT_NAME.match(name):
+                self.ports[name] = v
+        return write_config(self.tmp, conf_text, name=Path(self.conf).name,
+                            **options, **all_values)
+
+    def adopt(self, pid):
+        """Declares pid one of the server's processes: stop() stops it."""
+        if pid not in self.adopted:
+            self.adopted.append(pid)
+
     # -- life cycle
 
     def _launch(self):
         self.stdout_f = open(self.stdout_path, "wb")
         self.stderr_f = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [PORTICO_BIN, "-p", "%s/" % self.tmp, "-c", str(self.conf)]
+            [self.binary, "-p", "%s/" % self.tmp, "-c", str(self.conf)]
             + self.args,
             stdin=subprocess.DEVNULL, stdout=self.stdout_f,
             stderr=self.stderr_f, cwd=str(self.tmp),
@@ -741,6 +779,13 @@ class Portico:
         self.returncode = self.proc.returncode
 
         pgid = self.proc.pid
+
+        for pid in self.adopted:
+            if pid in group_members(pgid):
+                try:
+                    os.kill(pid, signo)
+                except ProcessLookupError:
+                    pass
         try:
             wait_for(lambda: not group_members(pgid), timeout,
                      what="the processes of group %d to exit" % pgid)
@@ -836,7 +881,8 @@ class PorticoFactory:
         self.servers = []
 
     def start(self, conf_text, events="worker_connections 1024;",
-              pid=True, expect_log=(), wait_ports=None, args=(), **values):
+              pid=True, expect_log=(), wait_ports=None, args=(),
+              process=None, binary=None, **values):
         n = len(self.servers)
         tmp = self.base / ("portico%d" % n if n else "portico")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -854,9 +900,13 @@ class PorticoFactory:
 
         for attempt in range(3):
             conf = write_config(tmp, conf_text, events=events, pid=pid,
-                                **values)
+                                process=process, **values)
 
-            server = Portico(tmp, conf, ports, expect_log, args)
+            server = Portico(tmp, conf, ports, expect_log, args,
+                             binary=binary)
+            server.config_options = dict(events=events, pid=pid,
+                                         process=process)
+            server.values = dict(values)
             self.servers.append(server)
             server._launch()
             server._wait_ready(ports.values() if wait_ports is None
