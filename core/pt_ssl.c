@@ -1394,7 +1394,9 @@ pt_ssl_handshake(pt_connection_t *c)
         return PT_ERROR;
     }
 
-    pt_ssl_error(PT_LOG_INFO, c->log, err, "SSL_do_handshake() failed");
+    /* a client's failure is the client's business; a server's is ours */
+    pt_ssl_error(SSL_is_server(sc->connection) ? PT_LOG_INFO : PT_LOG_ERR,
+                 c->log, err, "SSL_do_handshake() failed");
 
     return PT_ERROR;
 }
@@ -1639,11 +1641,14 @@ pt_ssl_shutdown(pt_connection_t *c)
         return PT_OK;
     }
 
-    if (sc->handshaked && !sc->no_wait_shutdown && !c->error
-        && !c->read->error && !c->write->error)
+    if (sc->handshaked && !c->error && !c->read->error && !c->write->error)
     {
-        /* close_notify, without waiting for the peer's */
-        SSL_set_quiet_shutdown(sc->connection, 0);
+        /*
+         * close_notify, without waiting for the peer's; when the peer has
+         * already closed, only mark the shutdown: either way the session
+         * stays resumable (a session freed unshut is dropped).
+         */
+        SSL_set_quiet_shutdown(sc->connection, sc->no_wait_shutdown);
         ERR_clear_error();
         (void) SSL_shutdown(sc->connection);
     }
@@ -1652,6 +1657,164 @@ pt_ssl_shutdown(pt_connection_t *c)
 
     SSL_free(sc->connection);
     sc->connection = NULL;
+
+    return PT_OK;
+}
+
+
+/*
+ * A client context, for TLS to upstream servers: protocols, and when
+ * verification is asked for, the trusted certificates and the depth.
+ */
+pt_int_t
+pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols)
+{
+    int  min, max;
+
+    ssl->ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ssl->ctx == NULL) {
+        pt_ssl_error(PT_LOG_EMERG, ssl->log, 0, "SSL_CTX_new() failed");
+        return PT_ERROR;
+    }
+
+    min = (protocols & PT_SSL_TLSv1) ? TLS1_VERSION
+          : (protocols & PT_SSL_TLSv1_1) ? TLS1_1_VERSION
+          : (protocols & PT_SSL_TLSv1_2) ? TLS1_2_VERSION : TLS1_3_VERSION;
+
+    max = (protocols & PT_SSL_TLSv1_3) ? TLS1_3_VERSION
+          : (protocols & PT_SSL_TLSv1_2) ? TLS1_2_VERSION
+          : (protocols & PT_SSL_TLSv1_1) ? TLS1_1_VERSION : TLS1_VERSION;
+
+    if (min < TLS1_2_VERSION) {
+        SSL_CTX_set_security_level(ssl->ctx, 0);
+    }
+
+    SSL_CTX_set_min_proto_version(ssl->ctx, min);
+    SSL_CTX_set_max_proto_version(ssl->ctx, max);
+
+    SSL_CTX_set_options(ssl->ctx, SSL_OP_NO_COMPRESSION
+                                  | SSL_OP_NO_RENEGOTIATION);
+
+    SSL_CTX_set_mode(ssl->ctx, SSL_MODE_RELEASE_BUFFERS
+                               | SSL_MODE_ENABLE_PARTIAL_WRITE
+                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+    /* sessions are kept by the caller, per server */
+    SSL_CTX_set_session_cache_mode(ssl->ctx, SSL_SESS_CACHE_CLIENT
+                                             | SSL_SESS_CACHE_NO_INTERNAL);
+
+    return PT_OK;
+}
+
+
+pt_int_t
+pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file,
+    pt_int_t depth)
+{
+    pt_str_t  name;
+
+    SSL_CTX_set_verify(ssl->ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify_depth(ssl->ctx, (int) depth);
+
+    if (file->len == 0) {
+        /* the system's store */
+        if (SSL_CTX_set_default_verify_paths(ssl->ctx) != 1) {
+            pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
+                         "SSL_CTX_set_default_verify_paths() failed");
+            return PT_ERROR;
+        }
+
+        return PT_OK;
+    }
+
+    name = *file;
+
+    if (pt_conf_full_name(cf->cycle, &name, 1) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (SSL_CTX_load_verify_locations(ssl->ctx, (char *) name.data, NULL)
+        != 1)
+    {
+        pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
+                     "cannot load trusted certificates \"%s\"",
+                     (char *) name.data);
+        return PT_ERROR;
+    }
+
+    ERR_clear_error();
+
+    return PT_OK;
+}
+
+
+/*
+ * The client side of a connection to an upstream: name goes in SNI (when
+ * server_name is set) and is the name the certificate must carry (when
+ * the context verifies); session resumes an earlier session.
+ */
+pt_int_t
+pt_ssl_create_client_connection(pt_ssl_t *ssl, pt_connection_t *c,
+    pt_str_t *name, pt_uint_t server_name, SSL_SESSION *session)
+{
+    char                 *host;
+    pt_pool_cleanup_t    *cln;
+    pt_ssl_connection_t  *sc;
+
+    sc = pt_pcalloc(c->pool, sizeof(pt_ssl_connection_t));
+    cln = pt_pool_cleanup_add(c->pool, 0);
+    if (sc == NULL || cln == NULL) {
+        return PT_ERROR;
+    }
+
+    sc->connection = SSL_new(ssl->ctx);
+
+    if (sc->connection == NULL) {
+        pt_ssl_error(PT_LOG_ALERT, c->log, 0, "SSL_new() failed");
+        return PT_ERROR;
+    }
+
+    cln->handler = pt_ssl_connection_cleanup;
+    cln->data = c;
+    c->ssl = sc;
+
+    if (SSL_set_fd(sc->connection, c->fd) == 0
+        || SSL_set_ex_data(sc->connection, pt_ssl_connection_index, c) == 0)
+    {
+        pt_ssl_error(PT_LOG_ALERT, c->log, 0, "SSL_set_fd() failed");
+        return PT_ERROR;
+    }
+
+    SSL_set_connect_state(sc->connection);
+
+    if (name && name->len) {
+        host = pt_str_to_cstr(c->pool, name);
+        if (host == NULL) {
+            return PT_ERROR;
+        }
+
+        if (server_name
+            && SSL_set_tlsext_host_name(sc->connection, host) != 1)
+        {
+            pt_ssl_error(PT_LOG_ERR, c->log, 0,
+                         "SSL_set_tlsext_host_name(\"%s\") failed", host);
+            return PT_ERROR;
+        }
+
+        if (SSL_get_verify_mode(sc->connection) & SSL_VERIFY_PEER
+            && SSL_set1_host(sc->connection, host) != 1)
+        {
+            pt_ssl_error(PT_LOG_ERR, c->log, 0,
+                         "SSL_set1_host(\"%s\") failed", host);
+            return PT_ERROR;
+        }
+    }
+
+    if (session && SSL_set_session(sc->connection, session) != 1) {
+        pt_ssl_error(PT_LOG_ERR, c->log, 0, "SSL_set_session() failed");
+        return PT_ERROR;
+    }
 
     return PT_OK;
 }

@@ -98,6 +98,13 @@ void pt_ssl_remove_cached_session(pt_connection_t *c);
 pt_uint_t pt_ssl_verify_error_optional(long n);
 
 pt_int_t pt_ssl_create_connection(pt_ssl_t *ssl, pt_connection_t *c);
+
+/* TLS to upstream servers */
+pt_int_t pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols);
+pt_int_t pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl,
+    pt_str_t *file, pt_int_t depth);
+pt_int_t pt_ssl_create_client_connection(pt_ssl_t *ssl, pt_connection_t *c,
+    pt_str_t *name, pt_uint_t server_name, SSL_SESSION *session);
 /* PT_OK when done, PT_AGAIN (events armed; c->ssl->handler is called), PT_ERROR. */
 pt_int_t pt_ssl_handshake(pt_connection_t *c);
 ssize_t pt_ssl_recv(pt_connection_t *c, u_char *buf, size_t size);

@@ -30,6 +30,17 @@ typedef struct {
     pt_uint_t                  http_version;
     pt_flag_t                  pass_request_headers;
     pt_flag_t                  pass_request_body;
+
+    /* TLS to the servers, for proxy_pass https:// */
+    unsigned                   https:1;
+    pt_ssl_t                   ssl;
+    pt_uint_t                  ssl_protocols;
+    pt_str_t                   ssl_ciphers;
+    pt_flag_t                  ssl_verify;
+    pt_int_t                   ssl_verify_depth;
+    pt_str_t                   ssl_trusted_certificate;
+    pt_str_t                   ssl_certificate;
+    pt_str_t                   ssl_certificate_key;
 } pt_http_proxy_loc_conf_t;
 
 
@@ -39,12 +50,28 @@ static char *pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent,
 static pt_int_t pt_http_proxy_add_variables(pt_conf_t *cf);
 static char *pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
+static pt_int_t pt_http_proxy_set_ssl(pt_conf_t *cf,
+    pt_http_proxy_loc_conf_t *conf);
 static char *pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_create_request(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_process_header(pt_http_request_t *r);
 
+
+static pt_conf_bitmask_t  pt_http_proxy_ssl_protocols[] = {
+    { pt_string("TLSv1"), PT_SSL_TLSv1 },
+    { pt_string("TLSv1.1"), PT_SSL_TLSv1_1 },
+    { pt_string("TLSv1.2"), PT_SSL_TLSv1_2 },
+    { pt_string("TLSv1.3"), PT_SSL_TLSv1_3 },
+    { pt_null_string, 0 }
+};
+
+static char *pt_http_proxy_ssl_name(pt_conf_t *cf, void *post, void *data);
+
+static pt_conf_post_t  pt_http_proxy_ssl_name_post = {
+    pt_http_proxy_ssl_name
+};
 
 static pt_conf_enum_t  pt_http_proxy_http_version[] = {
     { pt_string("1.0"), PT_HTTP_VERSION_10 },
@@ -161,6 +188,76 @@ static pt_command_t  pt_http_proxy_commands[] = {
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, upstream.next_upstream),
       &pt_http_proxy_next_upstream_masks },
+
+    { pt_string("proxy_ssl_protocols"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
+      pt_conf_set_bitmask_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_protocols),
+      &pt_http_proxy_ssl_protocols },
+
+    { pt_string("proxy_ssl_ciphers"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_ciphers),
+      NULL },
+
+    { pt_string("proxy_ssl_verify"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_verify),
+      NULL },
+
+    { pt_string("proxy_ssl_verify_depth"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_num_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_verify_depth),
+      NULL },
+
+    { pt_string("proxy_ssl_trusted_certificate"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { pt_string("proxy_ssl_certificate"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_certificate),
+      NULL },
+
+    { pt_string("proxy_ssl_certificate_key"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, ssl_certificate_key),
+      NULL },
+
+    { pt_string("proxy_ssl_server_name"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_server_name),
+      NULL },
+
+    { pt_string("proxy_ssl_name"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_str_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_name),
+      &pt_http_proxy_ssl_name_post },
+
+    { pt_string("proxy_ssl_session_reuse"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_session_reuse),
+      NULL },
 
     { pt_string("proxy_next_upstream_tries"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
@@ -868,6 +965,10 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->upstream.read_timeout = PT_CONF_UNSET_MSEC;
     conf->upstream.buffer_size = PT_CONF_UNSET_SIZE;
     conf->upstream.next_upstream_tries = PT_CONF_UNSET_UINT;
+    conf->upstream.ssl_server_name = PT_CONF_UNSET;
+    conf->upstream.ssl_session_reuse = PT_CONF_UNSET;
+    conf->ssl_verify = PT_CONF_UNSET;
+    conf->ssl_verify_depth = PT_CONF_UNSET;
     conf->upstream.hide_headers = PT_CONF_UNSET_PTR;
     conf->upstream.pass_headers = PT_CONF_UNSET_PTR;
 
@@ -1012,13 +1113,63 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_value(conf->pass_request_body, prev->pass_request_body, 1);
     pt_conf_merge_str_value(conf->method, prev->method, "");
 
+    pt_conf_merge_bitmask_value(conf->ssl_protocols, prev->ssl_protocols,
+                                (PT_CONF_BITMASK_SET | PT_SSL_TLSv1_2
+                                 | PT_SSL_TLSv1_3));
+    pt_conf_merge_str_value(conf->ssl_ciphers, prev->ssl_ciphers, "DEFAULT");
+    pt_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 0);
+    pt_conf_merge_value(conf->ssl_verify_depth, prev->ssl_verify_depth, 1);
+    pt_conf_merge_str_value(conf->ssl_trusted_certificate,
+                            prev->ssl_trusted_certificate, "");
+    pt_conf_merge_str_value(conf->ssl_certificate, prev->ssl_certificate, "");
+    pt_conf_merge_str_value(conf->ssl_certificate_key,
+                            prev->ssl_certificate_key, "");
+    pt_conf_merge_value(conf->upstream.ssl_server_name,
+                        prev->upstream.ssl_server_name, 0);
+    pt_conf_merge_value(conf->upstream.ssl_session_reuse,
+                        prev->upstream.ssl_session_reuse, 1);
+
     if (conf->upstream.upstream == NULL) {
         conf->upstream.upstream = prev->upstream.upstream;
+        conf->upstream.ssl = prev->upstream.ssl;
         conf->url = prev->url;
         conf->host = prev->host;
         conf->port = prev->port;
         conf->uri = prev->uri;
         conf->has_uri = prev->has_uri;
+
+    } else if (conf->https && pt_http_proxy_set_ssl(cf, conf) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    if (conf->upstream.ssl_name.data == NULL) {
+        pt_conf_merge_str_value(conf->upstream.ssl_name,
+                                prev->upstream.ssl_name, "");
+
+        if (conf->upstream.ssl_name.len == 0 && conf->host.len) {
+            /* the host of proxy_pass, without a port */
+            conf->upstream.ssl_name = conf->host;
+
+            if (conf->host.data[0] == '[') {
+                u_char  *e;
+
+                e = pt_strlchr(conf->host.data, conf->host.data
+                               + conf->host.len, ']');
+                if (e) {
+                    conf->upstream.ssl_name.data = conf->host.data + 1;
+                    conf->upstream.ssl_name.len = e - conf->host.data - 1;
+                }
+
+            } else {
+                u_char  *colon;
+
+                colon = pt_strlchr(conf->host.data,
+                                   conf->host.data + conf->host.len, ':');
+                if (colon) {
+                    conf->upstream.ssl_name.len = colon - conf->host.data;
+                }
+            }
+        }
     }
 
     /* hidden headers: the defaults and proxy_hide_header, less proxy_pass_header */
@@ -1119,6 +1270,87 @@ pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
+/* A client context for proxy_pass https://, from this location's settings. */
+static pt_int_t
+pt_http_proxy_set_ssl(pt_conf_t *cf, pt_http_proxy_loc_conf_t *conf)
+{
+    pt_pool_cleanup_t  *cln;
+
+    if (pt_ssl_init(cf->log) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    conf->ssl.log = cf->log;
+
+    if (pt_ssl_create_client(&conf->ssl, conf->ssl_protocols) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    cln = pt_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        SSL_CTX_free(conf->ssl.ctx);
+        return PT_ERROR;
+    }
+
+    cln->handler = pt_ssl_cleanup_ctx;
+    cln->data = &conf->ssl;
+
+    if (SSL_CTX_set_cipher_list(conf->ssl.ctx,
+                                (char *) conf->ssl_ciphers.data) != 1)
+    {
+        pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
+                     "SSL_CTX_set_cipher_list(\"%s\") failed",
+                     (char *) conf->ssl_ciphers.data);
+        return PT_ERROR;
+    }
+
+    if (conf->ssl_verify
+        && pt_ssl_trusted_certificate(cf, &conf->ssl,
+                                      &conf->ssl_trusted_certificate,
+                                      conf->ssl_verify_depth) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    if (conf->ssl_certificate.len) {
+        if (conf->ssl_certificate_key.len == 0) {
+            pt_conf_error(cf, "no \"proxy_ssl_certificate_key\" is defined "
+                          "for certificate \"%.*s\"",
+                          PT_STR_ARG(conf->ssl_certificate));
+            return PT_ERROR;
+        }
+
+        if (pt_ssl_certificate(cf, &conf->ssl, &conf->ssl_certificate)
+            != PT_OK
+            || pt_ssl_certificate_key(cf, &conf->ssl, &conf->ssl_certificate,
+                                      &conf->ssl_certificate_key, NULL)
+               != PT_OK)
+        {
+            return PT_ERROR;
+        }
+    }
+
+    conf->upstream.ssl = &conf->ssl;
+
+    return PT_OK;
+}
+
+
+static char *
+pt_http_proxy_ssl_name(pt_conf_t *cf, void *post, void *data)
+{
+    pt_str_t  *name = data;
+
+    if (pt_strlchr(name->data, name->data + name->len, '$')) {
+        pt_conf_error(cf, "variables in \"proxy_ssl_name\" are not "
+                      "supported yet: \"%.*s\"", PT_STR_ARG(*name));
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
 /* proxy_pass http://HOST[:PORT][/URI] | http://unix:/PATH:[/URI] | http://UPSTREAM */
 static char *
 pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
@@ -1144,9 +1376,8 @@ pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     } else if (url.len > 8
                && pt_strncasecmp(url.data, (u_char *) "https://", 8) == 0)
     {
-        pt_conf_error(cf, "\"https\" upstreams need TLS support, which is "
-                      "not in this build yet");
-        return PT_CONF_ERROR;
+        add = 8;
+        plcf->https = 1;
 
     } else {
         pt_conf_error(cf, "invalid URL prefix in \"%.*s\"", PT_STR_ARG(url));

@@ -56,6 +56,8 @@ static void pt_http_upstream_cleanup(void *data);
 static void pt_http_upstream_close_peer(pt_http_upstream_t *u);
 static void pt_http_upstream_tunnel(pt_http_request_t *r,
     pt_http_upstream_t *u);
+static void pt_http_upstream_ssl_init(pt_http_request_t *r,
+    pt_http_upstream_t *u, pt_connection_t *c);
 
 
 static pt_command_t  pt_http_upstream_commands[] = {
@@ -686,6 +688,10 @@ pt_http_upstream_cached_close(pt_http_upstream_cached_t *item)
     pt_queue_remove(&item->queue);
     item->upstream->cached--;
 
+    if (c->ssl) {
+        (void) pt_ssl_shutdown(c);
+    }
+
     pt_close_connection(c);
     pt_destroy_pool(c->pool);
     free(item);
@@ -1178,6 +1184,98 @@ pt_http_upstream_handler(pt_event_t *ev)
 }
 
 
+/* The TLS handshake with the server is over, one way or the other. */
+static void
+pt_http_upstream_ssl_handshaked(pt_connection_t *c)
+{
+    SSL_SESSION                *session;
+    pt_http_request_t          *r;
+    pt_http_upstream_t         *u;
+    pt_ssl_connection_t        *sc;
+    pt_http_upstream_cached_t  *item;
+
+    item = c->data;
+    r = item->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    u = r->upstream;
+    sc = c->ssl;
+
+    if (c->timedout) {
+        c->timedout = 0;
+        pt_log_error(PT_LOG_ERR, r->connection->log, ETIMEDOUT,
+                     "upstream timed out in SSL handshake with %.*s",
+                     PT_STR_ARG(u->rr_peer->name));
+        pt_http_upstream_next(r, u, PT_HTTP_UPSTREAM_FT_TIMEOUT);
+        return;
+    }
+
+    if (!sc->handshaked) {
+        pt_http_upstream_next(r, u, PT_HTTP_UPSTREAM_FT_ERROR);
+        return;
+    }
+
+    c->read->handler = pt_http_upstream_handler;
+    c->write->handler = pt_http_upstream_handler;
+
+    if (u->conf->ssl_session_reuse && u->rr_peer) {
+        session = SSL_get1_session(sc->connection);
+
+        if (session) {
+            if (u->rr_peer->ssl_session) {
+                SSL_SESSION_free(u->rr_peer->ssl_session);
+            }
+
+            u->rr_peer->ssl_session = session;
+        }
+    }
+
+    pt_http_upstream_send_request(r, u);
+}
+
+
+static void
+pt_http_upstream_ssl_init(pt_http_request_t *r, pt_http_upstream_t *u,
+    pt_connection_t *c)
+{
+    pt_int_t   rc;
+    pt_str_t  *name;
+
+    r->connection->log->action = "SSL handshaking to upstream";
+
+    if (c->ssl == NULL) {
+        name = u->conf->ssl_name.len ? &u->conf->ssl_name
+                                     : &u->upstream->host;
+
+        if (pt_ssl_create_client_connection(u->conf->ssl, c, name,
+                u->conf->ssl_server_name,
+                u->conf->ssl_session_reuse && u->rr_peer
+                ? u->rr_peer->ssl_session : NULL) != PT_OK)
+        {
+            pt_http_upstream_next(r, u, PT_HTTP_UPSTREAM_FT_ERROR);
+            return;
+        }
+
+        ((pt_ssl_connection_t *) c->ssl)->handler =
+                                           pt_http_upstream_ssl_handshaked;
+    }
+
+    rc = pt_ssl_handshake(c);
+
+    if (rc == PT_AGAIN) {
+        if (!c->write->timer_set) {
+            pt_event_add_timer(c->write, u->conf->connect_timeout);
+        }
+        return;
+    }
+
+    pt_http_upstream_ssl_handshaked(c);
+}
+
+
 static pt_int_t
 pt_http_upstream_test_connect(pt_connection_t *c)
 {
@@ -1232,6 +1330,13 @@ pt_http_upstream_send_request(pt_http_request_t *r, pt_http_upstream_t *u)
         if (u->state->connect_time == (pt_msec_t) -1) {
             u->state->connect_time = pt_current_msec - u->start_time;
         }
+    }
+
+    if (u->conf->ssl
+        && (c->ssl == NULL || !((pt_ssl_connection_t *) c->ssl)->handshaked))
+    {
+        pt_http_upstream_ssl_init(r, u, c);
+        return;
     }
 
     if (!c->write->ready) {
@@ -2088,6 +2193,10 @@ pt_http_upstream_close_peer(pt_http_upstream_t *u)
     }
 
     item = c->data;
+
+    if (c->ssl) {
+        (void) pt_ssl_shutdown(c);
+    }
 
     pt_close_connection(c);
     pt_destroy_pool(c->pool);

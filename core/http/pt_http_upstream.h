@@ -50,6 +50,7 @@ typedef struct {
 
     pt_uint_t                 fails;
     time_t                    checked;      /* start of the fail window */
+    void                     *ssl_session;  /* SSL_SESSION to resume */
     pt_uint_t                 max_fails;
     time_t                    fail_timeout;
 
@@ -93,6 +94,11 @@ typedef struct {
     size_t                        buffer_size;
     pt_uint_t                     next_upstream;
     pt_uint_t                     next_upstream_tries;
+
+    pt_ssl_t                     *ssl;          /* TLS to the servers */
+    pt_str_t                      ssl_name;     /* SNI and verified name */
+    pt_flag_t                     ssl_server_name;
+    pt_flag_t                     ssl_session_reuse;
 
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
     pt_array_t                   *pass_headers;

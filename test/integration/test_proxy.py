@@ -1554,8 +1554,6 @@ def conf_error(tmp_path, text):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("server { location / { proxy_pass https://127.0.0.1:1; } }",
-     r'"https" upstreams need TLS support'),
     ("server { location / { proxy_pass http://$host; } }",
      r'variables in "proxy_pass" are not supported'),
     ("server { location ~ ^/x { proxy_pass http://127.0.0.1:1/y; } }",

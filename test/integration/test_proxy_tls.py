@@ -1,0 +1,299 @@
+"""
+TLS to upstream servers: proxy_pass https:// with and without
+verification, SNI, the verified name, client certificates, session reuse
+and keep-alive over TLS.
+"""
+import http.server
+import socketserver
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+from conftest import raw, parse_response, get, free_port, needs_module
+
+pytestmark = needs_module("pt_http_proxy_module")
+
+
+def make_cert(tmp, name, cn, san, ca=None):
+    key = tmp / (name + ".key")
+    crt = tmp / (name + ".crt")
+
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", str(key), "-out", str(crt),
+                        "-days", "2", "-subj", "/CN=" + cn,
+                        "-addext", "subjectAltName=" + san,
+                        "-addext", "basicConstraints=critical,CA:TRUE"],
+                       check=True, capture_output=True)
+        return crt, key
+
+    csr = tmp / (name + ".csr")
+    ext = tmp / (name + ".ext")
+    ext.write_text("subjectAltName=%s\n" % san)
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(csr), "-subj",
+                    "/CN=" + cn], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA",
+                    str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
+                    "-out", str(crt), "-days", "2", "-extfile", str(ext)],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+class TLSBackend:
+    """An HTTPS origin recording SNI names, client certificates and
+    connections."""
+
+    def __init__(self, crt, key, client_ca=None):
+        self.sni = []
+        self.peers = []
+        self.connections = set()
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                backend.connections.add(id(self.connection))
+                cert = self.connection.getpeercert()
+                backend.peers.append(cert)
+                body = ("path=%s reused=%s\n" % (
+                    self.path, self.connection.session_reused)).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.port = free_port()
+        self.httpd = Server(("127.0.0.1", self.port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(crt), str(key))
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(str(client_ca))
+
+        def sni(sock, name, context):
+            self.sni.append(name)
+
+        ctx.sni_callback = sni
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
+                                            server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def pki(tmp_path):
+    ca = make_cert(tmp_path, "ca", "Test CA", "DNS:ca.test")
+    other = make_cert(tmp_path, "other", "Other CA", "DNS:other.test")
+    server = make_cert(tmp_path, "server", "backend.test",
+                       "DNS:backend.test,IP:127.0.0.1", ca=ca)
+    client = make_cert(tmp_path, "client", "portico-client",
+                       "DNS:client.test", ca=ca)
+    return {"ca": ca, "other": other, "server": server, "client": client}
+
+
+@pytest.fixture
+def backends():
+    started = []
+
+    def start(*args, **kw):
+        b = TLSBackend(*args, **kw)
+        started.append(b)
+        return b
+
+    yield start
+
+    for b in started:
+        b.stop()
+
+
+def fetch(port, path):
+    data = raw(port, get(path, extra=b"Connection: close\r\n"))
+    resp, _ = parse_response(data)
+    return resp
+
+
+def test_verified_upstream_with_sni_and_keepalive(portico, pki, backends):
+    b = backends(*pki["server"])
+    server = portico.start("""
+http {
+    access_log off;
+    upstream tb { server 127.0.0.1:%d; keepalive 4; }
+    server {
+        listen 127.0.0.1:{port};
+        location / {
+            proxy_pass https://tb;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %s;
+            proxy_ssl_name backend.test;
+            proxy_ssl_server_name on;
+        }
+    }
+}
+""" % (b.port, pki["ca"][0]), process="master_process off;")
+
+    for i in range(5):
+        resp = fetch(server.port, "/k%d" % i)
+        assert resp.status == 200
+        assert resp.body.startswith(b"path=/k%d " % i)
+
+    assert set(b.sni) == {"backend.test"}
+    # one TLS connection carried every request
+    assert len(b.connections) == 1
+
+
+def test_wrong_trust_is_502_and_logged(portico, pki, backends):
+    b = backends(*pki["server"])
+    server = portico.start("""
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location / {
+            proxy_pass https://127.0.0.1:%d;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %s;
+        }
+    }
+}
+""" % (b.port, pki["other"][0]), expect_log=[r"certificate verify failed"])
+
+    resp = fetch(server.port, "/x")
+    assert resp.status == 502
+    server.wait_log(r"\[error\].*SSL_do_handshake\(\) failed.*"
+                    r"certificate verify failed.*upstream")
+
+
+def test_name_mismatch_is_502(portico, pki, backends):
+    b = backends(*pki["server"])
+    server = portico.start("""
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location / {
+            proxy_pass https://127.0.0.1:%d;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %s;
+            proxy_ssl_name wrong.test;
+        }
+    }
+}
+""" % (b.port, pki["ca"][0]), expect_log=[r"certificate verify failed"])
+
+    assert fetch(server.port, "/x").status == 502
+
+
+def test_without_verification_and_without_sni(portico, pki, backends):
+    b = backends(*pki["server"])
+    server = portico.start("""
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location / { proxy_pass https://127.0.0.1:%d; }
+    }
+}
+""" % b.port)
+
+    resp = fetch(server.port, "/plain")
+    assert resp.status == 200 and resp.body.startswith(b"path=/plain ")
+    assert b.sni == [None]
+
+
+def test_client_certificate_to_upstream(portico, pki, backends):
+    b = backends(*pki["server"], client_ca=pki["ca"][0])
+    server = portico.start("""
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location /with {
+            proxy_pass https://127.0.0.1:%d;
+            proxy_ssl_certificate %s;
+            proxy_ssl_certificate_key %s;
+        }
+        location /without { proxy_pass https://127.0.0.1:%d; }
+    }
+}
+""" % (b.port, pki["client"][0], pki["client"][1], b.port),
+        expect_log=[r"SSL_do_handshake\(\) failed", r"SSL_read\(\)",
+                    r"upstream"])
+
+    resp = fetch(server.port, "/with")
+    assert resp.status == 200
+    assert any(p and dict(x[0] for x in p["subject"]).get("commonName")
+               == "portico-client" for p in b.peers)
+
+    assert fetch(server.port, "/without").status == 502
+
+
+def test_session_reuse(portico, pki):
+    # openssl s_server shuts its connections down cleanly, so its own
+    # cache keeps the session; its -www page says "New" or "Reused"
+    port = free_port()
+    proc = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(port), "-cert",
+         str(pki["server"][0]), "-key", str(pki["server"][1]), "-www",
+         "-tls1_2", "-quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        from conftest import wait_for, port_accepts
+        wait_for(lambda: port_accepts(port), timeout=10)
+
+        server = portico.start("""
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{port};
+        location / {
+            proxy_pass https://127.0.0.1:%d;
+            proxy_ssl_protocols TLSv1.2;
+        }
+    }
+}
+""" % port, process="master_process off;")
+
+        first = fetch(server.port, "/")
+        second = fetch(server.port, "/")
+        assert b"\nNew, TLSv1.2" in first.body
+        # no upstream keep-alive: a new connection resumes the session
+        assert b"\nReused, TLSv1.2" in second.body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("proxy_ssl_protocols SSLv3;", 'invalid value "SSLv3"'),
+    ("proxy_ssl_name $host;", "variables in \"proxy_ssl_name\""),
+    ("proxy_ssl_certificate /nonexistent.crt; "
+     "proxy_ssl_certificate_key /nonexistent.key;", "nonexistent.crt"),
+])
+def test_bad_upstream_tls_config(tmp_path, line, message):
+    from conftest import run_portico
+    rc, out, err = run_portico(["-t"], tmp=tmp_path, conf_text="""
+http {
+    server {
+        listen 127.0.0.1:1;
+        location / { proxy_pass https://127.0.0.1:2; %s }
+    }
+}
+""" % line)
+    assert rc == 1
+    assert "[emerg]" in err and message in err, err
