@@ -38,8 +38,7 @@
 
 typedef struct {
     pt_flag_t        enable;
-    pt_array_t      *types;         /* of pt_str_t; "*" matches all */
-    pt_uint_t        types_any;
+    pt_http_types_t  types;
     ssize_t          min_length;
     pt_int_t         level;
     size_t           window;
@@ -80,8 +79,6 @@ static void *pt_http_brotli_create_conf(pt_conf_t *cf);
 static char *pt_http_brotli_merge_conf(pt_conf_t *cf, void *parent,
     void *child);
 static pt_int_t pt_http_brotli_init(pt_conf_t *cf);
-static char *pt_http_brotli_types(pt_conf_t *cf, pt_command_t *cmd,
-    void *conf);
 static char *pt_http_brotli_check_window(pt_conf_t *cf, void *post,
     void *data);
 
@@ -107,9 +104,9 @@ static pt_command_t  pt_http_brotli_commands[] = {
 
     { pt_string("brotli_types"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
-      pt_http_brotli_types,
+      pt_http_types_slot,
       PT_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(pt_http_brotli_conf_t, types),
       NULL },
 
     { pt_string("brotli_min_length"),
@@ -229,48 +226,6 @@ pt_http_brotli_cleanup(void *data)
 }
 
 
-static pt_uint_t
-pt_http_brotli_type_ok(pt_http_request_t *r, pt_http_brotli_conf_t *conf)
-{
-    size_t      len;
-    pt_uint_t   i;
-    pt_str_t   *t;
-
-    if (conf->types_any) {
-        return 1;
-    }
-
-    len = r->headers_out.content_type_len;
-
-    if (len == 0 || len > r->headers_out.content_type.len) {
-        len = r->headers_out.content_type.len;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (r->headers_out.content_type.data[i] == ';') {
-            len = i;
-            break;
-        }
-    }
-
-    while (len && r->headers_out.content_type.data[len - 1] == ' ') {
-        len--;
-    }
-
-    t = conf->types->elts;
-
-    for (i = 0; i < conf->types->nelts; i++) {
-        if (t[i].len == len
-            && pt_strncasecmp(t[i].data, r->headers_out.content_type.data,
-                              len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
 
 static pt_int_t
 pt_http_brotli_start(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx,
@@ -339,7 +294,7 @@ pt_http_brotli_header_filter(pt_http_request_t *r)
         || pt_http_content_encoding(r)
         || (r->headers_out.content_length_n != -1
             && r->headers_out.content_length_n < conf->min_length)
-        || !pt_http_brotli_type_ok(r, conf)
+        || !pt_http_test_content_type(r, &conf->types)
         || r->header_only || r->method == PT_HTTP_HEAD)
     {
         return pt_http_next_header_filter(r);
@@ -675,7 +630,7 @@ pt_http_brotli_create_conf(pt_conf_t *cf)
     }
 
     conf->enable = PT_CONF_UNSET;
-    conf->types = PT_CONF_UNSET_PTR;
+    conf->types.types = PT_CONF_UNSET_PTR;
     conf->min_length = PT_CONF_UNSET;
     conf->level = PT_CONF_UNSET;
     conf->window = PT_CONF_UNSET_SIZE;
@@ -690,88 +645,18 @@ pt_http_brotli_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_http_brotli_conf_t  *prev = parent;
     pt_http_brotli_conf_t  *conf = child;
 
-    pt_str_t  *t;
-
     pt_conf_merge_value(conf->enable, prev->enable, 0);
     pt_conf_merge_value(conf->min_length, prev->min_length, 20);
     pt_conf_merge_value(conf->level, prev->level, 6);
     pt_conf_merge_size_value(conf->window, prev->window, 512 * 1024);
 
-    if (conf->types == PT_CONF_UNSET_PTR) {
-        conf->types = prev->types;
-        conf->types_any = prev->types_any;
-    }
-
-    if (conf->types == PT_CONF_UNSET_PTR || conf->types == NULL) {
-        conf->types = pt_array_create(cf->pool, 1, sizeof(pt_str_t));
-        if (conf->types == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        t = pt_array_push(conf->types);
-        if (t == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        pt_str_set(t, "text/html");
+    if (pt_http_merge_types(cf, &conf->types, &prev->types) != PT_CONF_OK) {
+        return PT_CONF_ERROR;
     }
 
     return PT_CONF_OK;
 }
 
-
-/* brotli_types TYPE ...: text/html is always among them, as for gzip. */
-static char *
-pt_http_brotli_types(pt_conf_t *cf, pt_command_t *cmd, void *conf)
-{
-    pt_http_brotli_conf_t  *bcf = conf;
-
-    pt_str_t   *value, *t;
-    pt_uint_t   i;
-
-    if (bcf->types != PT_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    bcf->types = pt_array_create(cf->pool, cf->args->nelts,
-                                 sizeof(pt_str_t));
-    if (bcf->types == NULL) {
-        return PT_CONF_ERROR;
-    }
-
-    t = pt_array_push(bcf->types);
-    if (t == NULL) {
-        return PT_CONF_ERROR;
-    }
-
-    pt_str_set(t, "text/html");
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (pt_str_eq_lit(&value[i], "*")) {
-            bcf->types_any = 1;
-            continue;
-        }
-
-        if (pt_strlchr(value[i].data, value[i].data + value[i].len, '/')
-            == NULL)
-        {
-            pt_conf_error(cf, "invalid MIME type \"%.*s\"",
-                          PT_STR_ARG(value[i]));
-            return PT_CONF_ERROR;
-        }
-
-        t = pt_array_push(bcf->types);
-        if (t == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        *t = value[i];
-    }
-
-    return PT_CONF_OK;
-}
 
 
 /* brotli_window SIZE: a power of two from 1k to 16m, as ngx_brotli says. */

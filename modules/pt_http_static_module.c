@@ -1033,19 +1033,7 @@ pt_http_static_variable_request_filename(pt_http_request_t *r,
 static pt_int_t
 pt_http_static_add_variables(pt_conf_t *cf)
 {
-    pt_http_variable_t  *var, *v;
-
-    for (v = pt_http_static_variables; v->name.len; v++) {
-        var = pt_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return PT_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return PT_OK;
+    return pt_http_add_variables(cf, pt_http_static_variables);
 }
 
 

@@ -906,3 +906,137 @@ pt_http_add_listening(pt_conf_t *cf, pt_http_conf_addr_t *addr)
 
     return ls;
 }
+
+
+/*
+ * MIME type lists (gzip_types, brotli_types): text/html always belongs,
+ * "*" takes every type. The slot's field is a pt_http_types_t whose types
+ * start as PT_CONF_UNSET_PTR.
+ */
+char *
+pt_http_types_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    pt_str_t         *value, *t;
+    pt_uint_t         i;
+    pt_http_types_t  *types;
+
+    types = (pt_http_types_t *) (p + cmd->offset);
+
+    if (types->types != PT_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    types->types = pt_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(pt_str_t));
+    if (types->types == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    t = pt_array_push(types->types);
+    if (t == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_str_set(t, "text/html");
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (pt_str_eq_lit(&value[i], "*")) {
+            types->any = 1;
+            continue;
+        }
+
+        if (pt_strlchr(value[i].data, value[i].data + value[i].len, '/')
+            == NULL)
+        {
+            pt_conf_error(cf, "invalid MIME type \"%.*s\"",
+                          PT_STR_ARG(value[i]));
+            return PT_CONF_ERROR;
+        }
+
+        t = pt_array_push(types->types);
+        if (t == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        *t = value[i];
+    }
+
+    return PT_CONF_OK;
+}
+
+
+char *
+pt_http_merge_types(pt_conf_t *cf, pt_http_types_t *conf,
+    pt_http_types_t *prev)
+{
+    pt_str_t  *t;
+
+    if (conf->types == PT_CONF_UNSET_PTR) {
+        *conf = *prev;
+    }
+
+    if (conf->types == PT_CONF_UNSET_PTR || conf->types == NULL) {
+        conf->types = pt_array_create(cf->pool, 1, sizeof(pt_str_t));
+        if (conf->types == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        t = pt_array_push(conf->types);
+        if (t == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        pt_str_set(t, "text/html");
+        conf->any = 0;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* Is the response's Content-Type (parameters aside) in the list? */
+pt_uint_t
+pt_http_test_content_type(pt_http_request_t *r, pt_http_types_t *types)
+{
+    size_t      len;
+    pt_uint_t   i;
+    pt_str_t   *t;
+
+    if (types->any) {
+        return 1;
+    }
+
+    len = r->headers_out.content_type_len;
+
+    if (len == 0 || len > r->headers_out.content_type.len) {
+        len = r->headers_out.content_type.len;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (r->headers_out.content_type.data[i] == ';') {
+            len = i;
+            break;
+        }
+    }
+
+    while (len && r->headers_out.content_type.data[len - 1] == ' ') {
+        len--;
+    }
+
+    t = types->types->elts;
+
+    for (i = 0; i < types->types->nelts; i++) {
+        if (t[i].len == len
+            && pt_strncasecmp(t[i].data, r->headers_out.content_type.data,
+                              len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}

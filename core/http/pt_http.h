@@ -44,6 +44,18 @@ pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
 pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
+/* MIME type lists: pt_http.c */
+typedef struct {
+    pt_array_t      *types;     /* of pt_str_t; PT_CONF_UNSET_PTR: unset */
+    pt_uint_t        any;       /* "*" */
+} pt_http_types_t;
+
+char *pt_http_types_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
+char *pt_http_merge_types(pt_conf_t *cf, pt_http_types_t *conf,
+    pt_http_types_t *prev);
+pt_uint_t pt_http_test_content_type(pt_http_request_t *r,
+    pt_http_types_t *types);
+
 /* Accept-Encoding and content codings: pt_http_accept_encoding.c */
 /* the weight 0..1000 of coding in one field value, or -1 if not named */
 pt_int_t pt_http_accept_encoding_weight(const pt_str_t *value,

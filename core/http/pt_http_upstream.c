@@ -2603,16 +2603,5 @@ static pt_http_variable_t  pt_http_upstream_vars[] = {
 static pt_int_t
 pt_http_upstream_add_variables(pt_conf_t *cf)
 {
-    pt_http_variable_t  *var, *v;
-
-    for (v = pt_http_upstream_vars; v->name.len; v++) {
-        var = pt_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return PT_ERROR;
-        }
-
-        *var = *v;
-    }
-
-    return PT_OK;
+    return pt_http_add_variables(cf, pt_http_upstream_vars);
 }

@@ -380,7 +380,6 @@ pt_http_get_flushed_variable(pt_http_request_t *r, pt_uint_t index)
 pt_int_t
 pt_http_variables_add_core_vars(pt_conf_t *cf)
 {
-    pt_http_variable_t        *cv, *v;
     pt_http_core_main_conf_t  *cmcf;
 
     cmcf = pt_http_conf_get_module_main_conf(cf, pt_http_core_module);
@@ -393,13 +392,23 @@ pt_http_variables_add_core_vars(pt_conf_t *cf)
         return PT_ERROR;
     }
 
-    for (cv = pt_http_core_variables; cv->name.len; cv++) {
-        v = pt_http_add_variable(cf, &cv->name, cv->flags);
-        if (v == NULL) {
+    return pt_http_add_variables(cf, pt_http_core_variables);
+}
+
+
+/* Declares a module's table of variables, ended by a null entry. */
+pt_int_t
+pt_http_add_variables(pt_conf_t *cf, pt_http_variable_t *vars)
+{
+    pt_http_variable_t  *v, *var;
+
+    for (v = vars; v->name.len; v++) {
+        var = pt_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
             return PT_ERROR;
         }
 
-        *v = *cv;
+        *var = *v;
     }
 
     return PT_OK;

@@ -43,6 +43,7 @@ struct pt_http_variable_s {
 
 pt_http_variable_t *pt_http_add_variable(pt_conf_t *cf, pt_str_t *name,
     pt_uint_t flags);
+pt_int_t pt_http_add_variables(pt_conf_t *cf, pt_http_variable_t *vars);
 pt_uint_t pt_http_variable_declared(pt_conf_t *cf, pt_str_t *name);
 /* Returns the index of a variable the configuration uses, or PT_ERROR. */
 pt_int_t pt_http_get_variable_index(pt_conf_t *cf, pt_str_t *name);
