@@ -447,6 +447,21 @@ pt_http_upstream_keepalive(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
+static void
+pt_http_upstream_free_sessions(void *data)
+{
+    pt_uint_t                     i;
+    pt_http_upstream_rr_peers_t  *peers = data;
+
+    for (i = 0; i < peers->number; i++) {
+        if (peers->peer[i].ssl_session) {
+            SSL_SESSION_free(peers->peer[i].ssl_session);
+            peers->peer[i].ssl_session = NULL;
+        }
+    }
+}
+
+
 /* Resolves implicit groups and builds every group's round-robin peers. */
 static char *
 pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
@@ -459,6 +474,7 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
     pt_http_upstream_srv_conf_t  **uscfp;
     pt_http_upstream_rr_peer_t    *peer;
     pt_http_upstream_rr_peers_t   *peers;
+    pt_pool_cleanup_t             *cln;
 
     uscfp = umcf->upstreams.elts;
 
@@ -549,6 +565,15 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
         peers->total_weight = w;
         peers->peer = peer;
         peers->name = &uscfp[i]->host;
+
+        /* TLS sessions kept per server are freed with the configuration */
+        cln = pt_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return PT_CONF_ERROR;
+        }
+
+        cln->handler = pt_http_upstream_free_sessions;
+        cln->data = peers;
 
         uscfp[i]->peers = peers;
     }
