@@ -35,13 +35,10 @@ struct pt_listening_s {
 
     unsigned             open:1;
     unsigned             remain:1;      /* kept across a reload */
-    unsigned             ignore:1;
-    unsigned             bound:1;
     unsigned             inherited:1;   /* from a binary upgrade */
     unsigned             listen:1;
     unsigned             reuseport:1;
     unsigned             ipv6only:1;
-    unsigned             add_reuseport:1;
 };
 
 typedef enum {

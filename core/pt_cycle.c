@@ -493,7 +493,7 @@ pt_destroy_cycle(pt_cycle_t *cycle)
         }
     }
 
-    pt_free_shared_zones(cycle, NULL);
+    pt_free_shared_zones(cycle);
 
     pt_destroy_pool(cycle->pool);
 }

@@ -25,7 +25,6 @@ typedef struct {
     pt_str_t         oldpid;
     pt_array_t       env;               /* of pt_str_t */
     char           **environment;
-    pt_str_t         working_directory;
 } pt_core_conf_t;
 
 struct pt_cycle_s {

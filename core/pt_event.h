@@ -71,7 +71,6 @@ void pt_process_events_and_timers(pt_cycle_t *cycle);
 
 /* Registers a connection's fd once (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET). */
 pt_int_t pt_event_add_conn(pt_connection_t *c);
-pt_int_t pt_event_del_conn(pt_connection_t *c);
 /* Level-triggered registration of a listening socket's accept event. */
 pt_int_t pt_event_add_listen(pt_event_t *ev, pt_fd_t fd);
 pt_int_t pt_event_del_listen(pt_event_t *ev, pt_fd_t fd);

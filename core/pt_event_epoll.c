@@ -75,28 +75,6 @@ pt_event_add_conn(pt_connection_t *c)
 }
 
 
-pt_int_t
-pt_event_del_conn(pt_connection_t *c)
-{
-    struct epoll_event  ee;
-
-    /* close() removes the fd by itself; this is for fds that stay open */
-
-    ee.events = 0;
-    ee.data.ptr = NULL;
-
-    if (epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, &ee) == -1) {
-        pt_log_error(PT_LOG_ALERT, c->log, errno,
-                     "epoll_ctl(EPOLL_CTL_DEL, %d) failed", c->fd);
-        return PT_ERROR;
-    }
-
-    c->read->active = 0;
-    c->write->active = 0;
-
-    return PT_OK;
-}
-
 
 pt_int_t
 pt_event_add_listen(pt_event_t *ev, pt_fd_t fd)

@@ -252,7 +252,7 @@ pt_assert_failed(const char *expr, const char *file, int line)
  * level up to notice.
  */
 pt_log_t *
-pt_log_init(const u_char *prefix, const u_char *error_log)
+pt_log_init(void)
 {
     pt_log.file = NULL;
     pt_log.log_level = PT_LOG_NOTICE;

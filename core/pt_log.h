@@ -57,7 +57,7 @@ void pt_log_stderr(pt_err_t err, const char *fmt, ...)
 #define pt_log_debug(log, ...)
 #endif
 
-pt_log_t *pt_log_init(const u_char *prefix, const u_char *error_log);
+pt_log_t *pt_log_init(void);
 pt_int_t pt_log_open_default(pt_cycle_t *cycle);
 pt_int_t pt_log_redirect_stderr(pt_cycle_t *cycle);
 pt_log_t *pt_log_get_file_log(pt_log_t *head);

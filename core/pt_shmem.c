@@ -390,7 +390,7 @@ pt_init_shared_zones(pt_cycle_t *cycle)
 
 
 void
-pt_free_shared_zones(pt_cycle_t *cycle, pt_cycle_t *keep)
+pt_free_shared_zones(pt_cycle_t *cycle)
 {
     pt_uint_t        i;
     pt_list_part_t  *part;

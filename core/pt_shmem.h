@@ -79,7 +79,7 @@ pt_shm_zone_t *pt_shared_memory_add(pt_conf_t *cf, pt_str_t *name,
     size_t size, void *tag);
 pt_int_t pt_init_shared_zones(pt_cycle_t *cycle);
 void pt_commit_shared_zones(pt_cycle_t *cycle);
-void pt_free_shared_zones(pt_cycle_t *cycle, pt_cycle_t *keep);
+void pt_free_shared_zones(pt_cycle_t *cycle);
 
 #define PT_SHM_MIN_SIZE   (8 * 4096)
 

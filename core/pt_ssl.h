@@ -34,11 +34,8 @@ typedef struct {
     SSL_CTX                *session_ctx;    /* before SNI: its caches and
                                                ticket keys serve */
     pt_connection_handler_pt  handler;     /* after the handshake */
-    pt_event_handler_pt     saved_read_handler;
-    pt_event_handler_pt     saved_write_handler;
     unsigned                handshaked:1;
     unsigned                no_wait_shutdown:1;
-    unsigned                buffer_full:1;
 } pt_ssl_connection_t;
 
 #define PT_SSL_TLSv1     0x0002

@@ -88,7 +88,9 @@ pt_http_not_modified_header_filter(pt_http_request_t *r)
     pt_table_elt_t                   *h;
     pt_http_not_modified_loc_conf_t  *nlcf;
 
-    if (r->headers_out.status != PT_HTTP_OK || r != r->main) {
+    if (r->headers_out.status != PT_HTTP_OK || r != r->main
+        || r->disable_not_modified)
+    {
         return pt_http_next_header_filter(r);
     }
 

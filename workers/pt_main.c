@@ -55,7 +55,7 @@ main(int argc, char *const *argv)
 
     pt_pid = getpid();
 
-    log = pt_log_init(pt_prefix, NULL);
+    log = pt_log_init();
     if (log == NULL) {
         return 1;
     }

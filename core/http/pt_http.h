@@ -114,7 +114,6 @@ void pt_http_close_connection(pt_connection_t *c);
 void pt_http_empty_handler(pt_event_t *wev);
 void pt_http_request_empty_handler(pt_http_request_t *r);
 void pt_http_block_reading(pt_http_request_t *r);
-void pt_http_test_reading(pt_http_request_t *r);
 u_char *pt_http_log_error_info(pt_http_request_t *r, u_char *buf,
     size_t len);
 pt_http_cleanup_t *pt_http_cleanup_add(pt_http_request_t *r, size_t size);

@@ -1193,25 +1193,6 @@ pt_http_block_reading(pt_http_request_t *r)
 }
 
 
-void
-pt_http_test_reading(pt_http_request_t *r)
-{
-    char              buf[1];
-    ssize_t           n;
-    pt_connection_t  *c;
-
-    c = r->connection;
-
-    n = recv(c->fd, buf, 1, MSG_PEEK);
-
-    if (n == 0) {
-        c->error = 1;
-        pt_log_error(PT_LOG_INFO, c->log, 0,
-                     "client prematurely closed connection");
-        pt_http_finalize_request(r, PT_HTTP_CLIENT_CLOSED_REQUEST);
-    }
-}
-
 
 void
 pt_http_empty_handler(pt_event_t *wev)

@@ -313,6 +313,7 @@ struct pt_http_request_s {
     unsigned                   discard_body:1;  /* body read and dropped */
     unsigned                   body_handled:1;  /* read or discarded */
     unsigned                   filter_finalize:1;
+    unsigned                   disable_not_modified:1;  /* the origin judged */
 };
 
 #define PT_HTTP_REQUEST_SIGNATURE  0x50545448   /* "HTTP" */

@@ -1170,7 +1170,7 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
 static void
 pt_http_upstream_handler(pt_event_t *ev)
 {
-    pt_connection_t            *c, *pc;
+    pt_connection_t            *pc;
     pt_http_request_t          *r;
     pt_http_upstream_t         *u;
     pt_http_upstream_cached_t  *item;
@@ -1184,7 +1184,6 @@ pt_http_upstream_handler(pt_event_t *ev)
     }
 
     u = r->upstream;
-    c = r->connection;
 
     if (u->upgrading) {
         pt_http_upstream_tunnel(r, u);
@@ -1204,8 +1203,6 @@ pt_http_upstream_handler(pt_event_t *ev)
     } else {
         pt_http_upstream_process_body(r, u);
     }
-
-    (void) c;
 }
 
 
@@ -1636,7 +1633,7 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
     pt_str_t         lc;
     pt_uint_t        i, status;
     pt_list_part_t  *part;
-    pt_table_elt_t  *h, *ho, *im, *inm, *ims, *ius;
+    pt_table_elt_t  *h, *ho;
 
     status = u->headers_in.status_n;
 
@@ -1756,25 +1753,11 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
 
     /*
      * The backend evaluated the request's preconditions itself: its answer
-     * must not become a 412 or a 304 on the way (nginx's
-     * disable_not_modified for responses that are not from a cache).
+     * must not become a 412 or a 304 on the way.
      */
-    im = r->headers_in.if_match;
-    inm = r->headers_in.if_none_match;
-    ims = r->headers_in.if_modified_since;
-    ius = r->headers_in.if_unmodified_since;
-
-    r->headers_in.if_match = NULL;
-    r->headers_in.if_none_match = NULL;
-    r->headers_in.if_modified_since = NULL;
-    r->headers_in.if_unmodified_since = NULL;
+    r->disable_not_modified = 1;
 
     rc = pt_http_send_header(r);
-
-    r->headers_in.if_match = im;
-    r->headers_in.if_none_match = inm;
-    r->headers_in.if_modified_since = ims;
-    r->headers_in.if_unmodified_since = ius;
 
     if (rc == PT_ERROR) {
         return PT_ERROR;

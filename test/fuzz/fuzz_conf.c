@@ -302,7 +302,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     pt_time_init();
 
-    fuzz_log = pt_log_init(NULL, NULL);
+    fuzz_log = pt_log_init();
     if (fuzz_log == NULL || pt_os_init(fuzz_log) != PT_OK
         || pt_preinit_modules() != PT_OK)
     {

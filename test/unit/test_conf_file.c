@@ -62,7 +62,7 @@ group_setup(void **state)
 
     pt_time_init();
 
-    tc.log = pt_log_init(NULL, NULL);
+    tc.log = pt_log_init();
     if (tc.log == NULL) {
         return -1;
     }
