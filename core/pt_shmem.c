@@ -379,6 +379,7 @@ pt_init_shared_zones(pt_cycle_t *cycle)
         }
 
         pt_slab_init(sp, zone[i].size);
+        sp->log = cycle->log;
 
         if (zone[i].init && zone[i].init(&zone[i], NULL) != PT_OK) {
             return PT_ERROR;

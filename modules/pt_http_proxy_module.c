@@ -259,6 +259,13 @@ static pt_command_t  pt_http_proxy_commands[] = {
       offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_session_reuse),
       NULL },
 
+    { pt_string("proxy_next_upstream_timeout"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_msec_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.next_upstream_timeout),
+      NULL },
+
     { pt_string("proxy_next_upstream_tries"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
       pt_conf_set_num_slot,
@@ -965,6 +972,7 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->upstream.read_timeout = PT_CONF_UNSET_MSEC;
     conf->upstream.buffer_size = PT_CONF_UNSET_SIZE;
     conf->upstream.next_upstream_tries = PT_CONF_UNSET_UINT;
+    conf->upstream.next_upstream_timeout = PT_CONF_UNSET_MSEC;
     conf->upstream.ssl_server_name = PT_CONF_UNSET;
     conf->upstream.ssl_session_reuse = PT_CONF_UNSET;
     conf->ssl_verify = PT_CONF_UNSET;
@@ -1104,6 +1112,8 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
 
     pt_conf_merge_uint_value(conf->upstream.next_upstream_tries,
                              prev->upstream.next_upstream_tries, 0);
+    pt_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
+                             prev->upstream.next_upstream_timeout, 0);
 
     pt_conf_merge_ptr_value(conf->set_headers, prev->set_headers, NULL);
     pt_conf_merge_uint_value(conf->http_version, prev->http_version,

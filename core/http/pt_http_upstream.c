@@ -9,18 +9,16 @@
 
 
 typedef struct {
-    pt_array_t                    upstreams;  /* of pt_http_upstream_srv_conf_t * */
-} pt_http_upstream_main_conf_t;
-
-typedef struct {
     pt_queue_t                    queue;
     pt_connection_t              *connection;
     pt_http_request_t            *request;      /* using it now, or NULL */
     pt_http_upstream_srv_conf_t  *upstream;
     pt_uint_t                     requests;
     pt_msec_t                     start;
-    struct sockaddr              *sockaddr;
+    pt_sockaddr_t                 sockaddr;     /* the peer's, at connect */
     socklen_t                     socklen;
+    pt_str_t                      name;
+    u_char                        name_data[PT_SOCKADDR_STRLEN];
 } pt_http_upstream_cached_t;
 
 
@@ -72,6 +70,13 @@ static pt_command_t  pt_http_upstream_commands[] = {
     { pt_string("server"),
       PT_HTTP_UPS_CONF | PT_CONF_1MORE,
       pt_http_upstream_server,
+      PT_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("zone"),
+      PT_HTTP_UPS_CONF | PT_CONF_TAKE12,
+      pt_http_upstream_zone,
       PT_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
@@ -241,7 +246,7 @@ pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u, pt_uint_t implicit)
         us->naddrs = u->naddrs;
         us->weight = 1;
         us->max_fails = 1;
-        us->fail_timeout = 10;
+        us->fail_timeout = 10000;
     }
 
     uscfp = pt_array_push(&umcf->upstreams);
@@ -323,24 +328,67 @@ pt_http_upstream_block(pt_conf_t *cf, pt_command_t *cmd, void *dummy)
 }
 
 
-/* server ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [down] [backup] */
+static pt_uint_t
+pt_http_upstream_is_literal(pt_str_t *host)
+{
+    u_char           text[PT_INET6_ADDRSTRLEN + 1];
+    struct in6_addr  addr;
+
+    if (host->len > PT_INET6_ADDRSTRLEN) {
+        return 0;
+    }
+
+    pt_memcpy(text, host->data, host->len);
+    text[host->len] = '\0';
+
+    return inet_pton(AF_INET, (char *) text, &addr) == 1
+           || inet_pton(AF_INET6, (char *) text, &addr) == 1;
+}
+
+
+static pt_int_t
+pt_http_upstream_server_time(pt_str_t *v, size_t skip, pt_msec_t *t)
+{
+    pt_int_t  n;
+    pt_str_t  s;
+
+    s.data = v->data + skip;
+    s.len = v->len - skip;
+
+    n = pt_parse_time(&s, 1);
+    if (n == PT_ERROR) {
+        return PT_ERROR;
+    }
+
+    *t = (pt_msec_t) n * 1000;
+
+    return PT_OK;
+}
+
+
+/*
+ * server ADDRESS [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N]
+ *     [slow_start=T] [backup] [down] [resolve]
+ */
 static char *
 pt_http_upstream_server(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
     pt_http_upstream_srv_conf_t  *uscf = conf;
 
-    time_t                      fail_timeout;
-    pt_int_t                    weight, max_fails, n;
-    pt_str_t                   *value, s;
+    pt_int_t                    weight, max_fails, max_conns;
+    pt_str_t                   *value;
     pt_url_t                    u;
     pt_uint_t                   i;
+    pt_msec_t                   fail_timeout, slow_start;
     pt_http_upstream_server_t  *us;
 
     value = cf->args->elts;
 
     weight = 1;
     max_fails = 1;
-    fail_timeout = 10;
+    max_conns = 0;
+    fail_timeout = 10000;
+    slow_start = 0;
 
     us = pt_array_push(uscf->servers);
     if (us == NULL) {
@@ -367,16 +415,29 @@ pt_http_upstream_server(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             continue;
         }
 
-        if (pt_strncmp(value[i].data, "fail_timeout=", 13) == 0) {
-            s.data = value[i].data + 13;
-            s.len = value[i].len - 13;
-
-            n = pt_parse_time(&s, 1);
-            if (n == PT_ERROR) {
+        if (pt_strncmp(value[i].data, "max_conns=", 10) == 0) {
+            max_conns = pt_atoi(value[i].data + 10, value[i].len - 10);
+            if (max_conns == PT_ERROR) {
                 goto invalid;
             }
+            continue;
+        }
 
-            fail_timeout = (time_t) n;
+        if (pt_strncmp(value[i].data, "fail_timeout=", 13) == 0) {
+            if (pt_http_upstream_server_time(&value[i], 13, &fail_timeout)
+                != PT_OK)
+            {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (pt_strncmp(value[i].data, "slow_start=", 11) == 0) {
+            if (pt_http_upstream_server_time(&value[i], 11, &slow_start)
+                != PT_OK)
+            {
+                goto invalid;
+            }
             continue;
         }
 
@@ -385,13 +446,29 @@ pt_http_upstream_server(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             continue;
         }
 
+        if (pt_str_eq_lit(&value[i], "backup")) {
+            us->backup = 1;
+            continue;
+        }
+
+        if (pt_str_eq_lit(&value[i], "resolve")) {
+            us->resolve = 1;
+            continue;
+        }
+
         goto invalid;
+    }
+
+    if (us->backup && us->down) {
+        pt_conf_error(cf, "a server may not be both \"backup\" and \"down\"");
+        return PT_CONF_ERROR;
     }
 
     pt_memzero(&u, sizeof(pt_url_t));
 
     u.url = value[1];
     u.default_port = 80;
+    u.no_resolve = us->resolve;
 
     if (pt_parse_url(cf->pool, &u) != PT_OK) {
         if (u.err) {
@@ -402,12 +479,43 @@ pt_http_upstream_server(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         return PT_CONF_ERROR;
     }
 
+    if (us->resolve) {
+        if (u.family == AF_UNIX) {
+            pt_conf_error(cf, "\"resolve\" is not possible with a unix "
+                          "socket \"%.*s\"", PT_STR_ARG(u.url));
+            return PT_CONF_ERROR;
+        }
+
+        if (uscf->shm_zone == NULL) {
+            pt_conf_error(cf, "\"resolve\" in upstream \"%.*s\" needs a "
+                          "\"zone\" before this \"server\"",
+                          PT_STR_ARG(uscf->host));
+            return PT_CONF_ERROR;
+        }
+
+        us->host = u.host;
+        us->port = u.port;
+
+        /*
+         * A name is left to the resolver, which looks it up as soon as
+         * the workers run: no blocking lookup at start. An address given
+         * outright is taken as it is.
+         */
+        if (pt_http_upstream_is_literal(&u.host)
+            && pt_inet_resolve_host(cf->pool, &u) != PT_OK)
+        {
+            return PT_CONF_ERROR;
+        }
+    }
+
     us->name = u.url;
     us->addrs = u.addrs;
     us->naddrs = u.naddrs;
     us->weight = weight;
     us->max_fails = max_fails;
+    us->max_conns = max_conns;
     us->fail_timeout = fail_timeout;
+    us->slow_start = slow_start;
 
     return PT_CONF_OK;
 
@@ -447,21 +555,6 @@ pt_http_upstream_keepalive(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
-static void
-pt_http_upstream_free_sessions(void *data)
-{
-    pt_uint_t                     i;
-    pt_http_upstream_rr_peers_t  *peers = data;
-
-    for (i = 0; i < peers->number; i++) {
-        if (peers->peer[i].ssl_session) {
-            SSL_SESSION_free(peers->peer[i].ssl_session);
-            peers->peer[i].ssl_session = NULL;
-        }
-    }
-}
-
-
 /* Resolves implicit groups and builds every group's round-robin peers. */
 static char *
 pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
@@ -469,12 +562,9 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
     pt_http_upstream_main_conf_t  *umcf = conf;
 
     pt_url_t                       u;
-    pt_uint_t                      i, j, k, n, w;
+    pt_uint_t                      i;
     pt_http_upstream_server_t     *us;
     pt_http_upstream_srv_conf_t  **uscfp;
-    pt_http_upstream_rr_peer_t    *peer;
-    pt_http_upstream_rr_peers_t   *peers;
-    pt_pool_cleanup_t             *cln;
 
     uscfp = umcf->upstreams.elts;
 
@@ -513,7 +603,7 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
             us->naddrs = u.naddrs;
             us->weight = 1;
             us->max_fails = 1;
-            us->fail_timeout = 10;
+            us->fail_timeout = 10000;
         }
 
         pt_conf_init_msec_value(uscfp[i]->keepalive_timeout, 60000);
@@ -522,182 +612,12 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
 
         pt_queue_init(&uscfp[i]->cache);
 
-        us = uscfp[i]->servers->elts;
-        n = 0;
-
-        for (j = 0; j < uscfp[i]->servers->nelts; j++) {
-            n += us[j].naddrs;
-        }
-
-        if (n > 128) {
-            pt_log_error(PT_LOG_EMERG, cf->log, 0,
-                         "upstream \"%.*s\" has more than 128 addresses",
-                         PT_STR_ARG(uscfp[i]->host));
+        if (pt_http_upstream_init_peers(cf, uscfp[i]) != PT_OK) {
             return PT_CONF_ERROR;
         }
-
-        peers = pt_pcalloc(cf->pool, sizeof(pt_http_upstream_rr_peers_t));
-        peer = pt_pcalloc(cf->pool, n * sizeof(pt_http_upstream_rr_peer_t));
-        if (peers == NULL || peer == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        n = 0;
-        w = 0;
-
-        for (j = 0; j < uscfp[i]->servers->nelts; j++) {
-            for (k = 0; k < us[j].naddrs; k++) {
-                peer[n].sockaddr = us[j].addrs[k].sockaddr;
-                peer[n].socklen = us[j].addrs[k].socklen;
-                peer[n].name = us[j].addrs[k].name;
-                peer[n].weight = us[j].weight;
-                peer[n].effective_weight = us[j].weight;
-                peer[n].current_weight = 0;
-                peer[n].max_fails = us[j].max_fails;
-                peer[n].fail_timeout = us[j].fail_timeout;
-                peer[n].down = us[j].down;
-                w += us[j].weight;
-                n++;
-            }
-        }
-
-        peers->number = n;
-        peers->total_weight = w;
-        peers->peer = peer;
-        peers->name = &uscfp[i]->host;
-
-        /* TLS sessions kept per server are freed with the configuration */
-        cln = pt_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            return PT_CONF_ERROR;
-        }
-
-        cln->handler = pt_http_upstream_free_sessions;
-        cln->data = peers;
-
-        uscfp[i]->peers = peers;
     }
 
     return PT_CONF_OK;
-}
-
-
-/* the round-robin balancer */
-
-/*
- * Smooth weighted round robin: every usable peer gains its weight, the
- * richest is chosen and pays the total. Peers that failed max_fails times
- * within fail_timeout rest for fail_timeout. Returns NULL when none is
- * usable.
- */
-static pt_http_upstream_rr_peer_t *
-pt_http_upstream_get_round_robin_peer(pt_http_upstream_t *u)
-{
-    time_t                        now;
-    pt_int_t                      total;
-    pt_uint_t                     i;
-    pt_http_upstream_rr_peer_t   *peer, *best;
-    pt_http_upstream_rr_peers_t  *peers;
-
-    peers = u->upstream->peers;
-    now = pt_time();
-
-    best = NULL;
-    total = 0;
-
-    for (i = 0; i < peers->number; i++) {
-        peer = &peers->peer[i];
-
-        if (u->tried[i / 64] & ((uint64_t) 1 << (i % 64))) {
-            continue;
-        }
-
-        if (peer->down) {
-            continue;
-        }
-
-        /* a group of one is never unavailable (nginx's "single") */
-        if (peers->number > 1
-            && peer->max_fails && peer->fails >= peer->max_fails
-            && now - peer->checked <= peer->fail_timeout)
-        {
-            continue;
-        }
-
-        peer->current_weight += peer->effective_weight;
-        total += peer->effective_weight;
-
-        if (peer->effective_weight < peer->weight) {
-            peer->effective_weight++;
-        }
-
-        if (best == NULL || peer->current_weight > best->current_weight) {
-            best = peer;
-        }
-    }
-
-    if (best == NULL) {
-        /*
-         * This request gets a 502; the next one tries them all again
-         * rather than wait out fail_timeout with no server at all.
-         */
-        for (i = 0; i < peers->number; i++) {
-            peers->peer[i].fails = 0;
-        }
-
-        return NULL;
-    }
-
-    best->current_weight -= total;
-
-    i = best - peers->peer;
-    u->tried[i / 64] |= (uint64_t) 1 << (i % 64);
-
-    return best;
-}
-
-
-static void
-pt_http_upstream_free_round_robin_peer(pt_http_upstream_t *u,
-    pt_uint_t failed)
-{
-    pt_http_upstream_rr_peer_t  *peer;
-
-    peer = u->rr_peer;
-
-    if (peer == NULL) {
-        return;
-    }
-
-    if (u->upstream->peers->number == 1) {
-        failed = 0;         /* a group of one keeps no score */
-    }
-
-    if (failed) {
-        peer->fails++;
-        peer->checked = pt_time();
-
-        if (peer->max_fails) {
-            peer->effective_weight -= peer->weight / peer->max_fails;
-        }
-
-        if (peer->effective_weight < 0) {
-            peer->effective_weight = 0;
-        }
-
-        if (peer->max_fails && peer->fails >= peer->max_fails) {
-            pt_log_error(PT_LOG_WARN, pt_cycle->log, 0,
-                         "upstream server temporarily disabled: %.*s",
-                         PT_STR_ARG(peer->name));
-        }
-
-    } else if (peer->fails
-               && pt_time() - peer->checked > peer->fail_timeout)
-    {
-        peer->fails = 0;
-    }
-
-    u->rr_peer = NULL;
 }
 
 
@@ -765,8 +685,9 @@ pt_http_upstream_cache_get(pt_http_upstream_t *u)
     {
         item = pt_queue_data(q, pt_http_upstream_cached_t, queue);
 
-        if (pt_cmp_sockaddr(item->sockaddr, item->socklen,
-                            u->rr_peer->sockaddr, u->rr_peer->socklen, 1)
+        if (pt_cmp_sockaddr(&item->sockaddr.sockaddr, item->socklen,
+                            &u->rr_peer->sockaddr.sockaddr,
+                            u->rr_peer->socklen, 1)
             == PT_OK)
         {
             pt_queue_remove(q);
@@ -890,8 +811,16 @@ pt_http_upstream_init(pt_http_request_t *r)
 
     u->upstream = u->conf->upstream;
     u->start_time = pt_current_msec;
+    u->first_start = pt_current_msec;
 
     if (u->create_request(r) != PT_OK) {
+        pt_http_finalize_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (u->upstream->balancer && u->upstream->balancer->init_peer
+        && u->upstream->balancer->init_peer(r, u) != PT_OK)
+    {
         pt_http_finalize_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1023,9 +952,7 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
         return;
     }
 
-    u->rr_peer = pt_http_upstream_get_round_robin_peer(u);
-
-    if (u->rr_peer == NULL) {
+    if (pt_http_upstream_get_peer(u) != PT_OK) {
         pt_log_error(PT_LOG_ERR, r->connection->log, 0,
                      "no live upstreams while connecting to upstream \"%.*s\"",
                      PT_STR_ARG(u->upstream->host));
@@ -1082,7 +1009,7 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
         return;
     }
 
-    s = socket(u->rr_peer->sockaddr->sa_family,
+    s = socket(u->rr_peer->sockaddr.sockaddr.sa_family,
                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (s == -1) {
@@ -1118,6 +1045,9 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
     item->start = pt_current_msec;
     item->sockaddr = u->rr_peer->sockaddr;
     item->socklen = u->rr_peer->socklen;
+    item->name.len = u->rr_peer->name.len;
+    item->name.data = item->name_data;
+    pt_memcpy(item->name_data, u->rr_peer->name.data, item->name.len);
 
     c->pool = pool;
     c->data = item;
@@ -1125,9 +1055,9 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
     c->recv = pt_unix_recv;
     c->send = pt_unix_send;
     c->send_chain = pt_linux_send_chain;
-    c->sockaddr = u->rr_peer->sockaddr;
-    c->socklen = u->rr_peer->socklen;
-    c->addr_text = u->rr_peer->name;
+    c->sockaddr = &item->sockaddr.sockaddr;
+    c->socklen = item->socklen;
+    c->addr_text = item->name;
     c->log_error = PT_ERROR_ERR;
 
     c->read->handler = pt_http_upstream_handler;
@@ -1135,14 +1065,14 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
 
     u->peer = c;
 
-    if (u->rr_peer->sockaddr->sa_family != AF_UNIX) {
+    if (item->sockaddr.sockaddr.sa_family != AF_UNIX) {
         int  on = 1;
 
         (void) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(int));
         c->tcp_nodelay = PT_TCP_NODELAY_SET;
     }
 
-    rc = connect(s, u->rr_peer->sockaddr, u->rr_peer->socklen);
+    rc = connect(s, c->sockaddr, c->socklen);
 
     if (rc == -1 && errno != EINPROGRESS) {
         pt_log_error(PT_LOG_ERR, r->connection->log, errno,
@@ -1210,6 +1140,7 @@ pt_http_upstream_handler(pt_event_t *ev)
 static void
 pt_http_upstream_ssl_handshaked(pt_connection_t *c)
 {
+    pt_uint_t                   i;
     SSL_SESSION                *session;
     pt_http_request_t          *r;
     pt_http_upstream_t         *u;
@@ -1247,11 +1178,13 @@ pt_http_upstream_ssl_handshaked(pt_connection_t *c)
         session = SSL_get1_session(sc->connection);
 
         if (session) {
-            if (u->rr_peer->ssl_session) {
-                SSL_SESSION_free(u->rr_peer->ssl_session);
+            i = u->rr_peer - u->upstream->peers->peer;
+
+            if (u->upstream->ssl_sessions[i]) {
+                SSL_SESSION_free(u->upstream->ssl_sessions[i]);
             }
 
-            u->rr_peer->ssl_session = session;
+            u->upstream->ssl_sessions[i] = session;
         }
     }
 
@@ -1275,7 +1208,9 @@ pt_http_upstream_ssl_init(pt_http_request_t *r, pt_http_upstream_t *u,
         if (pt_ssl_create_client_connection(u->conf->ssl, c, name,
                 u->conf->ssl_server_name,
                 u->conf->ssl_session_reuse && u->rr_peer
-                ? u->rr_peer->ssl_session : NULL) != PT_OK)
+                ? u->upstream->ssl_sessions[u->rr_peer
+                                            - u->upstream->peers->peer]
+                : NULL) != PT_OK)
         {
             pt_http_upstream_next(r, u, PT_HTTP_UPSTREAM_FT_ERROR);
             return;
@@ -2155,8 +2090,8 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
 
     if (retry_same) {
         i = u->rr_peer - u->upstream->peers->peer;
+        pt_http_upstream_free_peer(u, PT_HTTP_UPSTREAM_PEER_NEUTRAL);
         u->tried[i / 64] &= ~((uint64_t) 1 << (i % 64));
-        u->rr_peer = NULL;
 
     } else {
         /*
@@ -2164,9 +2099,10 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
          * (http_5xx and http_429 only when listed, or we would not be
          * here), except http_403 and http_404, as in nginx.
          */
-        pt_http_upstream_free_round_robin_peer(u,
-            ft_type != PT_HTTP_UPSTREAM_FT_HTTP_403
-            && ft_type != PT_HTTP_UPSTREAM_FT_HTTP_404);
+        pt_http_upstream_free_peer(u,
+            (ft_type == PT_HTTP_UPSTREAM_FT_HTTP_403
+             || ft_type == PT_HTTP_UPSTREAM_FT_HTTP_404)
+            ? PT_HTTP_UPSTREAM_PEER_NEUTRAL : PT_HTTP_UPSTREAM_PEER_FAILED);
         u->tries--;
     }
 
@@ -2174,6 +2110,9 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
 
     if (u->tries == 0 || r->connection->error
         || !(retry_same || (u->conf->next_upstream & ft_type))
+        || (u->conf->next_upstream_timeout && !retry_same
+            && pt_current_msec - u->first_start
+               >= u->conf->next_upstream_timeout)
         || (u->request_sent && !retry_same && !pt_http_upstream_idempotent(r)
             && !(u->conf->next_upstream & PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT)))
     {
@@ -2223,7 +2162,7 @@ pt_http_upstream_finalize_request(pt_http_request_t *r,
     }
 
     if (u->rr_peer) {
-        pt_http_upstream_free_round_robin_peer(u, 0);
+        pt_http_upstream_free_peer(u, PT_HTTP_UPSTREAM_PEER_OK);
     }
 
     /* the upstream's part is over: no more watching the client for it */

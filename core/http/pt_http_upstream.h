@@ -26,6 +26,8 @@ typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
 #define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
 #define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
 
+#include "pt_http_upstream_round_robin.h"
+
 /* one server of a group, as configured */
 typedef struct {
     pt_str_t                  name;
@@ -33,42 +35,25 @@ typedef struct {
     pt_uint_t                 naddrs;
     pt_uint_t                 weight;
     pt_uint_t                 max_fails;
-    time_t                    fail_timeout;
+    pt_uint_t                 max_conns;
+    pt_msec_t                 fail_timeout;
+    pt_msec_t                 slow_start;
+    pt_str_t                  host;         /* to re-resolve */
+    in_port_t                 port;
     unsigned                  down:1;
     unsigned                  backup:1;
+    unsigned                  resolve:1;
 } pt_http_upstream_server_t;
-
-/* one address to connect to, with its balancing and health state */
-typedef struct {
-    struct sockaddr          *sockaddr;
-    socklen_t                 socklen;
-    pt_str_t                  name;         /* "127.0.0.1:8081" */
-
-    pt_int_t                  current_weight;
-    pt_int_t                  effective_weight;
-    pt_int_t                  weight;
-
-    pt_uint_t                 fails;
-    time_t                    checked;      /* start of the fail window */
-    void                     *ssl_session;  /* SSL_SESSION to resume */
-    pt_uint_t                 max_fails;
-    time_t                    fail_timeout;
-
-    unsigned                  down:1;
-} pt_http_upstream_rr_peer_t;
-
-typedef struct {
-    pt_uint_t                     number;
-    pt_uint_t                     total_weight;
-    pt_http_upstream_rr_peer_t   *peer;
-    pt_str_t                     *name;
-} pt_http_upstream_rr_peers_t;
 
 struct pt_http_upstream_srv_conf_s {
     pt_str_t                      host;         /* group name or address */
     in_port_t                     port;
     pt_array_t                   *servers;      /* pt_http_upstream_server_t */
     pt_http_upstream_rr_peers_t  *peers;
+    pt_http_upstream_balancer_t  *balancer;     /* round robin if NULL */
+    void                         *balancer_conf;
+    pt_shm_zone_t                *shm_zone;     /* "zone": shared peers */
+    void                        **ssl_sessions; /* per peer, per worker */
 
     pt_uint_t                     keepalive;    /* idle connections kept */
     pt_msec_t                     keepalive_timeout;
@@ -83,6 +68,10 @@ struct pt_http_upstream_srv_conf_s {
     unsigned                      is_unix:1;
 };
 
+typedef struct {
+    pt_array_t                    upstreams;  /* of pt_http_upstream_srv_conf_t * */
+} pt_http_upstream_main_conf_t;
+
 /* what a location configures for its upstream requests */
 typedef struct {
     pt_http_upstream_srv_conf_t  *upstream;
@@ -94,6 +83,7 @@ typedef struct {
     size_t                        buffer_size;
     pt_uint_t                     next_upstream;
     pt_uint_t                     next_upstream_tries;
+    pt_msec_t                     next_upstream_timeout;
 
     pt_ssl_t                     *ssl;          /* TLS to the servers */
     pt_str_t                      ssl_name;     /* SNI and verified name */
@@ -137,8 +127,11 @@ struct pt_http_upstream_s {
 
     pt_connection_t                *peer;       /* the upstream connection */
     pt_http_upstream_rr_peer_t     *rr_peer;
+    void                           *balancer_data;  /* per request */
+    pt_uint_t                       hash;           /* hash balancers' key */
     pt_uint_t                       tries;
     pt_msec_t                       start_time;
+    pt_msec_t                       first_start;    /* of the first try */
     uint64_t                        tried[2];   /* peers tried, as bits */
 
     pt_chain_t                     *request_bufs;
