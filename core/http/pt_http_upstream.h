@@ -53,7 +53,9 @@ struct pt_http_upstream_srv_conf_s {
     pt_http_upstream_balancer_t  *balancer;     /* round robin if NULL */
     void                         *balancer_conf;
     pt_shm_zone_t                *shm_zone;     /* "zone": shared peers */
+    size_t                        shm_zone_need;    /* of it, for us */
     void                        **ssl_sessions; /* per peer, per worker */
+    pt_uint_t                     nsessions;
 
     pt_uint_t                     keepalive;    /* idle connections kept */
     pt_msec_t                     keepalive_timeout;

@@ -24,7 +24,8 @@ pt_http_upstream_free_sessions(void *data)
     pt_uint_t                     i;
     pt_http_upstream_srv_conf_t  *us = data;
 
-    for (i = 0; i < us->peers->number; i++) {
+    /* not us->peers: a zone may be unmapped before the pool goes */
+    for (i = 0; i < us->nsessions; i++) {
         if (us->ssl_sessions[i]) {
             SSL_SESSION_free(us->ssl_sessions[i]);
             us->ssl_sessions[i] = NULL;
@@ -46,6 +47,43 @@ pt_http_upstream_set_peer_addr(pt_http_upstream_rr_peer_t *peer,
     pt_memcpy(peer->name_data, addr->name.data, len);
     peer->name.len = len;
     peer->name.data = peer->name_data;
+}
+
+
+/* Do the groups using this group's zone, this one included, fit in it? */
+static pt_int_t
+pt_http_upstream_zone_check(pt_conf_t *cf, pt_http_upstream_srv_conf_t *us)
+{
+    size_t                          need;
+    pt_uint_t                       i;
+    pt_http_upstream_srv_conf_t   **uscfp;
+    pt_http_upstream_main_conf_t   *umcf;
+
+    if (us->shm_zone->size == 0) {
+        return PT_OK;       /* "zero size" is reported when it is mapped */
+    }
+
+    umcf = pt_http_conf_get_module_main_conf(cf, pt_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+    need = pt_pagesize;     /* the slab pool's own header, and some slack */
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->shm_zone == us->shm_zone) {
+            need += uscfp[i]->shm_zone_need;
+        }
+    }
+
+    if (need > us->shm_zone->size) {
+        pt_log_error(PT_LOG_EMERG, cf->log, 0,
+                     "zone \"%.*s\" is too small for upstream \"%.*s\": "
+                     "%luk needed in %s:%lu", PT_STR_ARG(us->shm_zone->name),
+                     PT_STR_ARG(us->host),
+                     (unsigned long) ((need + 1023) / 1024),
+                     (char *) us->file_name, (unsigned long) us->line);
+        return PT_ERROR;
+    }
+
+    return PT_OK;
 }
 
 
@@ -84,6 +122,7 @@ pt_http_upstream_init_peers(pt_conf_t *cf, pt_http_upstream_srv_conf_t *us)
     peers = pt_pcalloc(cf->pool, sizeof(pt_http_upstream_rr_peers_t));
     peer = pt_pcalloc(cf->pool, n * sizeof(pt_http_upstream_rr_peer_t));
     us->ssl_sessions = pt_pcalloc(cf->pool, n * sizeof(void *));
+    us->nsessions = n;
 
     if (peers == NULL || peer == NULL || us->ssl_sessions == NULL) {
         return PT_ERROR;
@@ -130,6 +169,17 @@ pt_http_upstream_init_peers(pt_conf_t *cf, pt_http_upstream_srv_conf_t *us)
     peers->single = (n == 1 && !peers->has_backup);
 
     us->peers = peers;
+
+    if (us->shm_zone) {
+        /* what the zone's slab gives out, with its piece header */
+        us->shm_zone_need = pt_align(sizeof(pt_http_upstream_rr_peers_t)
+                                     + n * sizeof(pt_http_upstream_rr_peer_t),
+                                     64) + 64;
+
+        if (pt_http_upstream_zone_check(cf, us) != PT_OK) {
+            return PT_ERROR;
+        }
+    }
 
     /* TLS sessions kept per peer are freed with the configuration */
     cln = pt_pool_cleanup_add(cf->pool, 0);
