@@ -13,8 +13,29 @@ typedef struct {
     pt_http_complex_value_t    value;
 } pt_http_proxy_header_t;
 
+/* the buffer directives, and where each was set, for the merge's checks */
+enum {
+    PT_HTTP_PROXY_BUFFER_SIZE = 0,
+    PT_HTTP_PROXY_BUFFERS,
+    PT_HTTP_PROXY_BUSY_BUFFERS_SIZE,
+    PT_HTTP_PROXY_TEMP_FILE_WRITE_SIZE,
+    PT_HTTP_PROXY_MAX_TEMP_FILE_SIZE,
+    PT_HTTP_PROXY_NBUFFER_DIRECTIVES
+};
+
+typedef struct {
+    u_char                    *file;
+    pt_uint_t                  line;        /* 0: not set */
+} pt_http_proxy_where_t;
+
 typedef struct {
     pt_http_upstream_conf_t    upstream;
+
+    /* as configured: the upstream's values are derived when merging */
+    size_t                     busy_buffers_size_conf;
+    size_t                     temp_file_write_size_conf;
+    off_t                      max_temp_file_size_conf;
+    pt_http_proxy_where_t      where[PT_HTTP_PROXY_NBUFFER_DIRECTIVES];
 
     pt_str_t                   url;         /* as written */
     pt_str_t                   host;        /* $proxy_host: Host sent */
@@ -54,6 +75,10 @@ static pt_int_t pt_http_proxy_set_ssl(pt_conf_t *cf,
     pt_http_proxy_loc_conf_t *conf);
 static char *pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
+static char *pt_http_proxy_buffer_slot(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_merge_buffers(pt_conf_t *cf,
+    pt_http_proxy_loc_conf_t *prev, pt_http_proxy_loc_conf_t *conf);
 static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_create_request(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_process_header(pt_http_request_t *r);
@@ -71,6 +96,33 @@ static char *pt_http_proxy_ssl_name(pt_conf_t *cf, void *post, void *data);
 
 static pt_conf_post_t  pt_http_proxy_ssl_name_post = {
     pt_http_proxy_ssl_name
+};
+
+/* how pt_http_proxy_buffer_slot sets a buffer directive */
+typedef struct {
+    char                    *(*set)(pt_conf_t *cf, pt_command_t *cmd,
+                                    void *conf);
+    pt_uint_t                  index;       /* in "where" */
+} pt_http_proxy_buffer_setter_t;
+
+static pt_http_proxy_buffer_setter_t  pt_http_proxy_set_buffer_size = {
+    pt_conf_set_size_slot, PT_HTTP_PROXY_BUFFER_SIZE
+};
+
+static pt_http_proxy_buffer_setter_t  pt_http_proxy_set_buffers = {
+    pt_conf_set_bufs_slot, PT_HTTP_PROXY_BUFFERS
+};
+
+static pt_http_proxy_buffer_setter_t  pt_http_proxy_set_busy_buffers_size = {
+    pt_conf_set_size_slot, PT_HTTP_PROXY_BUSY_BUFFERS_SIZE
+};
+
+static pt_http_proxy_buffer_setter_t  pt_http_proxy_set_temp_file_write_size = {
+    pt_conf_set_size_slot, PT_HTTP_PROXY_TEMP_FILE_WRITE_SIZE
+};
+
+static pt_http_proxy_buffer_setter_t  pt_http_proxy_set_max_temp_file_size = {
+    pt_conf_set_off_slot, PT_HTTP_PROXY_MAX_TEMP_FILE_SIZE
 };
 
 static pt_conf_enum_t  pt_http_proxy_http_version[] = {
@@ -163,9 +215,59 @@ static pt_command_t  pt_http_proxy_commands[] = {
 
     { pt_string("proxy_buffer_size"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_size_slot,
+      pt_http_proxy_buffer_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, upstream.buffer_size),
+      &pt_http_proxy_set_buffer_size },
+
+    { pt_string("proxy_buffering"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.buffering),
+      NULL },
+
+    { pt_string("proxy_buffers"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE2,
+      pt_http_proxy_buffer_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.bufs),
+      &pt_http_proxy_set_buffers },
+
+    { pt_string("proxy_busy_buffers_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_buffer_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, busy_buffers_size_conf),
+      &pt_http_proxy_set_busy_buffers_size },
+
+    { pt_string("proxy_temp_path"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF
+      | PT_CONF_TAKE1234,
+      pt_http_upstream_temp_path_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.temp_path),
+      NULL },
+
+    { pt_string("proxy_max_temp_file_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_buffer_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, max_temp_file_size_conf),
+      &pt_http_proxy_set_max_temp_file_size },
+
+    { pt_string("proxy_temp_file_write_size"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_http_proxy_buffer_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, temp_file_write_size_conf),
+      &pt_http_proxy_set_temp_file_write_size },
+
+    { pt_string("proxy_request_buffering"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.request_buffering),
       NULL },
 
     { pt_string("proxy_hide_header"),
@@ -979,6 +1081,12 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->ssl_verify_depth = PT_CONF_UNSET;
     conf->upstream.hide_headers = PT_CONF_UNSET_PTR;
     conf->upstream.pass_headers = PT_CONF_UNSET_PTR;
+    conf->upstream.buffering = PT_CONF_UNSET;
+    conf->upstream.request_buffering = PT_CONF_UNSET;
+    conf->upstream.temp_path = PT_CONF_UNSET_PTR;
+    conf->busy_buffers_size_conf = PT_CONF_UNSET_SIZE;
+    conf->temp_file_write_size_conf = PT_CONF_UNSET_SIZE;
+    conf->max_temp_file_size_conf = PT_CONF_UNSET;
 
     conf->set_headers = PT_CONF_UNSET_PTR;
     conf->http_version = PT_CONF_UNSET_UINT;
@@ -1091,11 +1199,7 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
                              prev->upstream.send_timeout, 60000);
     pt_conf_merge_msec_value(conf->upstream.read_timeout,
                              prev->upstream.read_timeout, 60000);
-    pt_conf_merge_size_value(conf->upstream.buffer_size,
-                             prev->upstream.buffer_size, 16384);
-
-    if (conf->upstream.buffer_size < 1024) {
-        pt_conf_error(cf, "\"proxy_buffer_size\" must be at least 1k");
+    if (pt_http_proxy_merge_buffers(cf, prev, conf) != PT_CONF_OK) {
         return PT_CONF_ERROR;
     }
 
@@ -1237,6 +1341,181 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     conf->upstream.hide_headers = hide;
 
     if (pt_http_proxy_compile_headers(cf, conf) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* A buffer directive, by its generic setter; its place is kept for errors. */
+static char *
+pt_http_proxy_buffer_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    char                           *rv;
+    pt_command_t                    generic;
+    pt_http_proxy_where_t          *w;
+    pt_http_proxy_buffer_setter_t  *setter;
+
+    setter = cmd->post;
+
+    generic = *cmd;
+    generic.post = NULL;
+
+    rv = setter->set(cf, &generic, conf);
+
+    if (rv == PT_CONF_OK && cf->conf_file) {
+        w = &plcf->where[setter->index];
+        w->file = cf->conf_file->name.data;
+        w->line = cf->conf_file->line;
+    }
+
+    return rv;
+}
+
+
+/*
+ * "[emerg] MESSAGE in FILE:LINE" naming where the directive it is about
+ * was set (or the other buffer directives, or where parsing is, when the
+ * value is a default).
+ */
+static void
+pt_http_proxy_buffer_error(pt_conf_t *cf, pt_http_proxy_loc_conf_t *conf,
+    pt_uint_t index, const char *message)
+{
+    pt_http_proxy_where_t  *w;
+
+    w = &conf->where[index];
+
+    if (w->line == 0) {
+        w = &conf->where[PT_HTTP_PROXY_BUFFERS];
+    }
+
+    if (w->line == 0) {
+        w = &conf->where[PT_HTTP_PROXY_BUFFER_SIZE];
+    }
+
+    if (w->line == 0) {
+        pt_conf_error(cf, "%s", message);
+        return;
+    }
+
+    pt_log_error(PT_LOG_EMERG, cf->log, 0, "%s in %s:%lu", message,
+                 (char *) w->file, (unsigned long) w->line);
+}
+
+
+/*
+ * proxy_buffer_size, proxy_buffers, proxy_busy_buffers_size,
+ * proxy_temp_file_write_size, proxy_max_temp_file_size and the temp path,
+ * with nginx's defaults (two buffers' worth for the busy and write sizes)
+ * and nginx's checks of how they fit together.
+ */
+static char *
+pt_http_proxy_merge_buffers(pt_conf_t *cf, pt_http_proxy_loc_conf_t *prev,
+    pt_http_proxy_loc_conf_t *conf)
+{
+    size_t      size;
+    pt_uint_t   i;
+
+    for (i = 0; i < PT_HTTP_PROXY_NBUFFER_DIRECTIVES; i++) {
+        if (conf->where[i].line == 0) {
+            conf->where[i] = prev->where[i];
+        }
+    }
+
+    pt_conf_merge_size_value(conf->upstream.buffer_size,
+                             prev->upstream.buffer_size, 16384);
+
+    if (conf->upstream.buffer_size < 1024) {
+        pt_http_proxy_buffer_error(cf, conf, PT_HTTP_PROXY_BUFFER_SIZE,
+                                   "\"proxy_buffer_size\" must be at least 1k");
+        return PT_CONF_ERROR;
+    }
+
+    pt_conf_merge_value(conf->upstream.buffering, prev->upstream.buffering,
+                        1);
+    pt_conf_merge_value(conf->upstream.request_buffering,
+                        prev->upstream.request_buffering, 1);
+    pt_conf_merge_bufs_value(conf->upstream.bufs, prev->upstream.bufs,
+                             8, 8192);
+
+    if (conf->upstream.bufs.num < 2) {
+        pt_http_proxy_buffer_error(cf, conf, PT_HTTP_PROXY_BUFFERS,
+                                   "there must be at least 2 "
+                                   "\"proxy_buffers\"");
+        return PT_CONF_ERROR;
+    }
+
+    size = pt_max(conf->upstream.buffer_size, conf->upstream.bufs.size);
+
+    pt_conf_merge_size_value(conf->busy_buffers_size_conf,
+                             prev->busy_buffers_size_conf,
+                             PT_CONF_UNSET_SIZE);
+
+    conf->upstream.busy_buffers_size =
+        (conf->busy_buffers_size_conf == PT_CONF_UNSET_SIZE)
+        ? 2 * size : conf->busy_buffers_size_conf;
+
+    if (conf->upstream.busy_buffers_size < size) {
+        pt_http_proxy_buffer_error(cf, conf, PT_HTTP_PROXY_BUSY_BUFFERS_SIZE,
+            "\"proxy_busy_buffers_size\" must be equal to or greater than "
+            "the maximum of the value of \"proxy_buffer_size\" and one of "
+            "the \"proxy_buffers\"");
+        return PT_CONF_ERROR;
+    }
+
+    if (conf->upstream.busy_buffers_size
+        > (size_t) (conf->upstream.bufs.num - 1) * conf->upstream.bufs.size)
+    {
+        pt_http_proxy_buffer_error(cf, conf, PT_HTTP_PROXY_BUSY_BUFFERS_SIZE,
+            "\"proxy_busy_buffers_size\" must be less than the size of all "
+            "\"proxy_buffers\" minus one buffer");
+        return PT_CONF_ERROR;
+    }
+
+    pt_conf_merge_size_value(conf->temp_file_write_size_conf,
+                             prev->temp_file_write_size_conf,
+                             PT_CONF_UNSET_SIZE);
+
+    conf->upstream.temp_file_write_size =
+        (conf->temp_file_write_size_conf == PT_CONF_UNSET_SIZE)
+        ? 2 * size : conf->temp_file_write_size_conf;
+
+    if (conf->upstream.temp_file_write_size < size) {
+        pt_http_proxy_buffer_error(cf, conf,
+            PT_HTTP_PROXY_TEMP_FILE_WRITE_SIZE,
+            "\"proxy_temp_file_write_size\" must be equal to or greater "
+            "than the maximum of the value of \"proxy_buffer_size\" and "
+            "one of the \"proxy_buffers\"");
+        return PT_CONF_ERROR;
+    }
+
+    pt_conf_merge_off_value(conf->max_temp_file_size_conf,
+                            prev->max_temp_file_size_conf, PT_CONF_UNSET);
+
+    conf->upstream.max_temp_file_size =
+        (conf->max_temp_file_size_conf == PT_CONF_UNSET)
+        ? 1024 * 1024 * 1024 : conf->max_temp_file_size_conf;
+
+    if (conf->upstream.max_temp_file_size != 0
+        && conf->upstream.max_temp_file_size < (off_t) size)
+    {
+        pt_http_proxy_buffer_error(cf, conf, PT_HTTP_PROXY_MAX_TEMP_FILE_SIZE,
+            "\"proxy_max_temp_file_size\" must be equal to zero to disable "
+            "temporary files usage or must be equal to or greater than the "
+            "maximum of the value of \"proxy_buffer_size\" and one of the "
+            "\"proxy_buffers\"");
+        return PT_CONF_ERROR;
+    }
+
+    if (pt_http_upstream_merge_temp_path(cf, &conf->upstream.temp_path,
+                                         &prev->upstream.temp_path,
+                                         PT_HTTP_TEMP_PATH "/proxy")
+        != PT_OK)
+    {
         return PT_CONF_ERROR;
     }
 

@@ -43,6 +43,8 @@ static pt_int_t pt_http_upstream_send_response(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static void pt_http_upstream_process_body(pt_http_request_t *r,
     pt_http_upstream_t *u);
+static void pt_http_upstream_process_pipe(pt_http_request_t *r,
+    pt_http_upstream_t *u);
 static void pt_http_upstream_downstream_handler(pt_http_request_t *r);
 static void pt_http_upstream_check_broken_connection(pt_http_request_t *r);
 static pt_uint_t pt_http_upstream_idempotent(pt_http_request_t *r);
@@ -552,6 +554,120 @@ pt_http_upstream_keepalive(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     uscf->keepalive = (pt_uint_t) n;
 
     return PT_CONF_OK;
+}
+
+
+/*
+ * proxy_temp_path PATH [L1 [L2 [L3]]]: the directory is made absolute and
+ * created when the server starts (pt_add_path); the levels name the
+ * subdirectories a file goes to, each of that many digits of a number
+ * (as nginx names its temporary files), made when first needed.
+ */
+char *
+pt_http_upstream_temp_path_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    size_t                         total;
+    pt_int_t                       level;
+    pt_str_t                      *value;
+    pt_uint_t                      i;
+    pt_http_upstream_temp_path_t  *path, **pp;
+
+    pp = (pt_http_upstream_temp_path_t **) (p + cmd->offset);
+
+    if (*pp != PT_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        pt_conf_error(cf, "empty path in \"%.*s\" directive",
+                      PT_STR_ARG(cmd->name));
+        return PT_CONF_ERROR;
+    }
+
+    path = pt_pcalloc(cf->pool, sizeof(pt_http_upstream_temp_path_t));
+    if (path == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    total = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        level = pt_atoi(value[i].data, value[i].len);
+
+        if (level == PT_ERROR || level == 0) {
+            pt_conf_error(cf, "invalid level \"%.*s\" in \"%.*s\" directive",
+                          PT_STR_ARG(value[i]), PT_STR_ARG(cmd->name));
+            return PT_CONF_ERROR;
+        }
+
+        path->level[i - 2] = (size_t) level;
+        total += (size_t) level;
+    }
+
+    if (total > 10) {
+        pt_conf_error(cf, "the levels of \"%.*s\" name more than 10 digits",
+                      PT_STR_ARG(cmd->name));
+        return PT_CONF_ERROR;
+    }
+
+    path->name = value[1];
+
+    if (pt_add_path(cf, &path->name) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    *pp = path;
+
+    return PT_CONF_OK;
+}
+
+
+/*
+ * An unset temp path is the parent's, or default_path (under the prefix)
+ * when no level sets one; that one is shared with the parent, so that it
+ * is made once.
+ */
+pt_int_t
+pt_http_upstream_merge_temp_path(pt_conf_t *cf,
+    pt_http_upstream_temp_path_t **path, pt_http_upstream_temp_path_t **prev,
+    const char *default_path)
+{
+    pt_http_upstream_temp_path_t  *tp;
+
+    if (*path != PT_CONF_UNSET_PTR) {
+        return PT_OK;
+    }
+
+    if (*prev != PT_CONF_UNSET_PTR) {
+        *path = *prev;
+        return PT_OK;
+    }
+
+    tp = pt_pcalloc(cf->pool, sizeof(pt_http_upstream_temp_path_t));
+    if (tp == NULL) {
+        return PT_ERROR;
+    }
+
+    tp->name.len = strlen(default_path);
+    tp->name.data = pt_pnalloc(cf->pool, tp->name.len + 1);
+    if (tp->name.data == NULL) {
+        return PT_ERROR;
+    }
+
+    pt_memcpy(tp->name.data, default_path, tp->name.len + 1);
+
+    if (pt_add_path(cf, &tp->name) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    *path = tp;
+    *prev = tp;
+
+    return PT_OK;
 }
 
 
@@ -1558,6 +1674,57 @@ pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
 
 
 /*
+ * Whether the body is read ahead of the client (proxy_buffering), which
+ * the response can turn on or off with "X-Accel-Buffering: yes|no" unless
+ * the location ignores that field.
+ */
+static pt_uint_t
+pt_http_upstream_want_buffering(pt_http_upstream_t *u)
+{
+    pt_str_t         lc;
+    pt_uint_t        i;
+    pt_list_part_t  *part;
+    pt_table_elt_t  *h;
+
+    if (u->conf->ignore_headers & PT_HTTP_UPSTREAM_IGN_XA_BUFFERING) {
+        return u->conf->buffering;
+    }
+
+    part = &u->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        lc.data = h[i].lowcase_key;
+        lc.len = h[i].key.len;
+
+        if (h[i].hash == 0 || !pt_str_eq_lit(&lc, "x-accel-buffering")) {
+            continue;
+        }
+
+        if (pt_str_caseeq_lit(&h[i].value, "yes")) {
+            return 1;
+        }
+
+        if (pt_str_caseeq_lit(&h[i].value, "no")) {
+            return 0;
+        }
+    }
+
+    return u->conf->buffering;
+}
+
+
+/*
  * Gives the client the upstream's head: its status and end-to-end headers,
  * none of the hop-by-hop ones, none of those hidden.
  */
@@ -1681,6 +1848,8 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         u->length = -1;     /* until the upstream closes */
         u->keepalive = 0;
     }
+
+    u->buffering = !u->upgrading && pt_http_upstream_want_buffering(u);
 
     u->header_sent = 1;
 
@@ -1876,6 +2045,11 @@ pt_http_upstream_process_body(pt_http_request_t *r, pt_http_upstream_t *u)
     pt_connection_t          *pc, *c;
     pt_http_core_loc_conf_t  *clcf;
 
+    if (u->buffering) {
+        pt_http_upstream_process_pipe(r, u);
+        return;
+    }
+
     pc = u->peer;
     c = r->connection;
 
@@ -2002,6 +2176,729 @@ pt_http_upstream_process_body(pt_http_request_t *r, pt_http_upstream_t *u)
         }
 
         pt_event_add_timer(pc->read, u->conf->read_timeout);
+    }
+}
+
+
+/*
+ * Buffering on (nginx's event pipe, simplified). The response body is read
+ * as fast as the upstream sends it into memory buffers: proxy_buffer_size
+ * (which held the head) and up to proxy_buffers more. The client gets them
+ * as it can take them, no more than proxy_busy_buffers_size at a time
+ * while the upstream is still sending; when every buffer is full, the
+ * oldest ones not yet passed on go to a temporary file (in pieces of
+ * proxy_temp_file_write_size, up to proxy_max_temp_file_size in all), and
+ * when that is not allowed or full, reading stops until the client takes
+ * some. Once the whole body is read, all of it is passed on and the
+ * upstream connection is released (kept alive or closed) while the client
+ * is still receiving.
+ *
+ * Each memory buffer holds decoded body bytes: what is read is appended
+ * and decoded in place (the chunked coding's framing is squeezed out), so
+ * a buffer passed on is a plain run of the body. A buffer passed on is
+ * reused only once the client has everything (r->out is empty): a filter
+ * may still hold a link to a buffer it has used up until then.
+ */
+struct pt_http_upstream_pipe_s {
+    pt_chain_t                   *free;         /* empty memory buffers */
+    pt_chain_t                   *in;           /* memory, not passed on */
+    pt_chain_t                   *out;          /* file ranges, before "in" */
+    pt_chain_t                   *busy;         /* passed on */
+    pt_chain_t                   *spare;        /* file buffers to reuse */
+    pt_buf_t                     *reading;      /* being filled */
+    pt_file_t                    *temp_file;
+    pt_buf_t                     *last;         /* the last_buf marker */
+    pt_uint_t                     allocated;    /* of proxy_buffers */
+    off_t                         busy_size;    /* not yet sent of "busy" */
+};
+
+
+/*
+ * Decodes the body bytes [p, b->last) of b in place, so that they are
+ * body data afterwards (b->last moves back over the chunked framing).
+ * Returns PT_OK, PT_DONE when the body is complete, PT_ERROR.
+ */
+static pt_int_t
+pt_http_upstream_decode(pt_http_request_t *r, pt_http_upstream_t *u,
+    pt_buf_t *b, u_char *p)
+{
+    off_t     n;
+    u_char   *w;
+    pt_int_t  rc;
+    pt_buf_t  src;
+
+    if (u->length == -1) {
+        return PT_OK;       /* until the upstream closes */
+    }
+
+    if (u->length >= 0) {
+        n = b->last - p;
+
+        if (n < u->length) {
+            u->length -= n;
+            return PT_OK;
+        }
+
+        if (n > u->length) {
+            /* more than the upstream announced: never reuse it */
+            u->keepalive = 0;
+            b->last = p + u->length;
+        }
+
+        u->length = 0;
+
+        return PT_DONE;
+    }
+
+    /* chunked */
+
+    src = *b;
+    src.pos = p;
+    w = p;
+
+    while (src.pos < src.last) {
+
+        rc = pt_http_parse_chunked(r, &src, &u->chunked);
+
+        if (rc == PT_OK) {
+            n = pt_min(u->chunked.size, (off_t) (src.last - src.pos));
+
+            if (w != src.pos) {
+                pt_memmove(w, src.pos, (size_t) n);
+            }
+
+            w += n;
+            src.pos += n;
+            u->chunked.size -= n;
+            continue;
+        }
+
+        if (rc == PT_DONE) {
+            if (src.pos < src.last) {
+                u->keepalive = 0;
+            }
+
+            u->length = 0;
+            break;
+        }
+
+        if (rc == PT_AGAIN) {
+            break;
+        }
+
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "upstream sent invalid chunked response");
+        return PT_ERROR;
+    }
+
+    b->last = w;
+
+    return u->length == 0 ? PT_DONE : PT_OK;
+}
+
+
+static pt_int_t
+pt_http_upstream_pipe_init(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_http_upstream_pipe_t  *p;
+
+    p = pt_pcalloc(r->pool, sizeof(pt_http_upstream_pipe_t));
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    p->last = pt_calloc_buf(r->pool);
+    if (p->last == NULL) {
+        return PT_ERROR;
+    }
+
+    p->last->last_buf = 1;
+
+    u->pipe = p;
+
+    /* the body bytes that came with the head start the first buffer */
+    p->reading = &u->buffer;
+
+    if (u->length == 0) {
+        if (u->buffer.pos < u->buffer.last) {
+            u->keepalive = 0;
+        }
+
+        u->buffer.last = u->buffer.pos;
+        return PT_OK;
+    }
+
+    if (pt_http_upstream_decode(r, u, &u->buffer, u->buffer.pos)
+        == PT_ERROR)
+    {
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * Everything passed on is on the wire (or taken by a filter) once r->out
+ * is empty: then the memory buffers are free again. Counts what the
+ * client still has to take otherwise.
+ */
+static void
+pt_http_upstream_pipe_recycle(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_buf_t                 *b;
+    pt_chain_t               *cl;
+    pt_http_upstream_pipe_t  *p;
+
+    p = u->pipe;
+    p->busy_size = 0;
+
+    if (r->out) {
+        for (cl = p->busy; cl; cl = cl->next) {
+            p->busy_size += pt_buf_size(cl->buf);
+        }
+
+        return;
+    }
+
+    while (p->busy) {
+        cl = p->busy;
+        p->busy = cl->next;
+        b = cl->buf;
+
+        if (b->in_file) {
+            cl->next = p->spare;
+            p->spare = cl;
+            continue;
+        }
+
+        b->pos = b->start;
+        b->last = b->start;
+        b->flush = 0;
+
+        cl->next = p->free;
+        p->free = cl;
+    }
+}
+
+
+/*
+ * Passes the oldest data on: the file ranges, then the memory buffers,
+ * then the one being filled; no more than proxy_busy_buffers_size may be
+ * under way unless "all" (the body is complete: everything goes, and the
+ * end with it). Returns PT_OK, PT_DECLINED when nothing went, PT_ERROR.
+ */
+static pt_int_t
+pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
+    pt_uint_t all)
+{
+    pt_int_t                  rc;
+    pt_buf_t                 *b;
+    pt_chain_t               *cl, *ln, *out, **ll;
+    pt_http_upstream_pipe_t  *p;
+
+    p = u->pipe;
+    out = NULL;
+    ll = &out;
+    b = NULL;
+
+    for ( ;; ) {
+
+        if (!all && p->busy_size >= (off_t) u->conf->busy_buffers_size) {
+            break;
+        }
+
+        if (p->out) {
+            cl = p->out;
+            p->out = cl->next;
+
+        } else if (p->in) {
+            cl = p->in;
+            p->in = cl->next;
+
+        } else if (p->reading && p->reading->pos < p->reading->last) {
+            cl = pt_alloc_chain_link(r->pool);
+            if (cl == NULL) {
+                return PT_ERROR;
+            }
+
+            cl->buf = p->reading;
+            p->reading = NULL;
+
+        } else {
+            break;
+        }
+
+        b = cl->buf;
+        p->busy_size += pt_buf_size(b);
+
+        cl->next = p->busy;
+        p->busy = cl;
+
+        ln = pt_alloc_chain_link(r->pool);
+        if (ln == NULL) {
+            return PT_ERROR;
+        }
+
+        ln->buf = b;
+        ln->next = NULL;
+        *ll = ln;
+        ll = &ln->next;
+    }
+
+    if (all) {
+        ln = pt_alloc_chain_link(r->pool);
+        if (ln == NULL) {
+            return PT_ERROR;
+        }
+
+        ln->buf = p->last;
+        ln->next = NULL;
+        *ll = ln;
+
+        u->body_ended = 1;
+
+    } else if (out == NULL) {
+        return PT_DECLINED;
+
+    } else {
+        /* no holding back for postpone_output */
+        b->flush = 1;
+    }
+
+    rc = pt_http_output_filter(r, out);
+
+    /* the filters keep copies of the links they hold on to */
+    while (out) {
+        ln = out;
+        out = out->next;
+        pt_free_chain(r->pool, ln);
+    }
+
+    return rc == PT_ERROR ? PT_ERROR : PT_OK;
+}
+
+
+/* A temporary file under the temp path, in its level directories. */
+static pt_file_t *
+pt_http_upstream_create_temp_file(pt_http_request_t *r,
+    pt_http_upstream_temp_path_t *path)
+{
+    u_char             *p, digits[11];
+    size_t              len;
+    pt_str_t            dir;
+    pt_uint_t           i, n;
+    static pt_uint_t    number;
+
+    if (path->level[0] == 0) {
+        return pt_create_temp_file(r->pool, &path->name, r->connection->log);
+    }
+
+    /* a number like nginx's file names; its last digits name the levels */
+    if (number == 0) {
+        number = (pt_uint_t) getpid() * 7919;
+    }
+
+    number++;
+
+    (void) snprintf((char *) digits, sizeof(digits), "%010lu",
+                    (unsigned long) (number % 10000000000UL));
+
+    len = path->name.len + 3 + 10 + 1;
+
+    dir.data = pt_pnalloc(r->pool, len);
+    if (dir.data == NULL) {
+        return NULL;
+    }
+
+    p = pt_cpymem(dir.data, path->name.data, path->name.len);
+    n = 10;
+
+    for (i = 0; i < 3 && path->level[i]; i++) {
+        *p++ = '/';
+        n -= path->level[i];
+        p = pt_cpymem(p, digits + n, path->level[i]);
+        *p = '\0';
+
+        /* made by the first file that needs it */
+        if (mkdir((char *) dir.data, 0700) == -1 && errno != EEXIST) {
+            pt_log_error(PT_LOG_CRIT, r->connection->log, errno,
+                         "mkdir() \"%s\" failed", (char *) dir.data);
+            return NULL;
+        }
+    }
+
+    dir.len = p - dir.data;
+
+    return pt_create_temp_file(r->pool, &dir, r->connection->log);
+}
+
+
+/*
+ * Moves the oldest memory buffers not yet passed on to the temporary file,
+ * up to proxy_temp_file_write_size at a time and proxy_max_temp_file_size
+ * in all. Returns PT_OK when buffers were freed, PT_DECLINED when none
+ * could be, PT_ERROR.
+ */
+static pt_int_t
+pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    int                       niov;
+    off_t                     size, offset, bsize;
+    ssize_t                   n;
+    pt_buf_t                 *b;
+    pt_chain_t               *cl, *last, *stop;
+    struct iovec              iov[64];
+    pt_http_upstream_pipe_t  *p;
+
+    p = u->pipe;
+
+    if (u->conf->max_temp_file_size == 0 || p->in == NULL) {
+        return PT_DECLINED;
+    }
+
+    offset = p->temp_file ? p->temp_file->offset : 0;
+    size = 0;
+    niov = 0;
+    last = NULL;
+
+    for (cl = p->in; cl && niov < 64; cl = cl->next) {
+        bsize = cl->buf->last - cl->buf->pos;
+
+        if (size && size + bsize > (off_t) u->conf->temp_file_write_size) {
+            break;
+        }
+
+        if (offset + size + bsize > u->conf->max_temp_file_size) {
+            break;
+        }
+
+        iov[niov].iov_base = cl->buf->pos;
+        iov[niov].iov_len = (size_t) bsize;
+        niov++;
+
+        size += bsize;
+        last = cl;
+    }
+
+    if (last == NULL) {
+        return PT_DECLINED;     /* the file is as big as it may get */
+    }
+
+    if (p->temp_file == NULL) {
+        p->temp_file = pt_http_upstream_create_temp_file(r,
+                                                         u->conf->temp_path);
+        if (p->temp_file == NULL) {
+            return PT_ERROR;
+        }
+
+        pt_log_error(PT_LOG_WARN, r->connection->log, 0,
+                     "an upstream response is buffered to a temporary "
+                     "file in \"%s\"", (char *) p->temp_file->name.data);
+    }
+
+    n = pwritev(p->temp_file->fd, iov, niov, offset);
+
+    if (n != (ssize_t) size) {
+        pt_log_error(PT_LOG_CRIT, r->connection->log,
+                     n == -1 ? errno : ENOSPC,
+                     "pwritev() of an upstream response to a temporary "
+                     "file failed");
+        return PT_ERROR;
+    }
+
+    p->temp_file->offset += size;
+
+    /* the range joins the file's part, the buffers are free */
+
+    if (p->spare) {
+        cl = p->spare;
+        p->spare = cl->next;
+        b = cl->buf;
+
+    } else {
+        cl = pt_alloc_chain_link(r->pool);
+        b = pt_calloc_buf(r->pool);
+        if (cl == NULL || b == NULL) {
+            return PT_ERROR;
+        }
+
+        cl->buf = b;
+    }
+
+    pt_memzero(b, sizeof(pt_buf_t));
+    b->in_file = 1;
+    b->temp_file = 1;
+    b->file = p->temp_file;
+    b->file_pos = offset;
+    b->file_last = offset + size;
+    cl->next = NULL;
+
+    if (p->out) {
+        pt_chain_t  *ol;
+
+        for (ol = p->out; ol->next; ol = ol->next) { /* void */ }
+        ol->next = cl;
+
+    } else {
+        p->out = cl;
+    }
+
+    stop = last->next;
+
+    while (p->in != stop) {
+        cl = p->in;
+        p->in = cl->next;
+
+        cl->buf->pos = cl->buf->start;
+        cl->buf->last = cl->buf->start;
+
+        cl->next = p->free;
+        p->free = cl;
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * A buffer to read into: the one being filled while it has room, a free
+ * one, a new one while proxy_buffers allows, or one freed by moving data
+ * to the temporary file. NULL with *rc = PT_DECLINED when there is none
+ * (reading waits for the client), or with *rc = PT_ERROR.
+ */
+static pt_buf_t *
+pt_http_upstream_pipe_get_buf(pt_http_request_t *r, pt_http_upstream_t *u,
+    pt_int_t *rc)
+{
+    pt_chain_t               *cl, **ll;
+    pt_http_upstream_pipe_t  *p;
+
+    p = u->pipe;
+
+    if (p->reading && p->reading->last < p->reading->end) {
+        return p->reading;
+    }
+
+    if (p->reading) {
+        /* full: in line for the client */
+        cl = pt_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            *rc = PT_ERROR;
+            return NULL;
+        }
+
+        cl->buf = p->reading;
+        cl->next = NULL;
+
+        for (ll = &p->in; *ll; ll = &(*ll)->next) { /* void */ }
+        *ll = cl;
+
+        p->reading = NULL;
+    }
+
+    if (p->free == NULL && p->allocated < (pt_uint_t) u->conf->bufs.num) {
+        cl = pt_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            *rc = PT_ERROR;
+            return NULL;
+        }
+
+        cl->buf = pt_create_temp_buf(r->pool, u->conf->bufs.size);
+        if (cl->buf == NULL) {
+            *rc = PT_ERROR;
+            return NULL;
+        }
+
+        cl->next = NULL;
+        p->free = cl;
+        p->allocated++;
+    }
+
+    if (p->free == NULL) {
+        *rc = pt_http_upstream_pipe_spill(r, u);
+
+        if (*rc != PT_OK) {
+            return NULL;
+        }
+    }
+
+    cl = p->free;
+    p->free = cl->next;
+
+    p->reading = cl->buf;
+
+    /* the link is not needed while the buffer is being filled */
+    pt_free_chain(r->pool, cl);
+
+    return p->reading;
+}
+
+
+/*
+ * Reads what the upstream has into the pipe. Returns PT_OK when it read
+ * something, PT_AGAIN when the upstream has nothing now, PT_DECLINED when
+ * there is no room (the client holds it up), PT_DONE when the body is
+ * complete, PT_ERROR (logged) when it failed.
+ */
+static pt_int_t
+pt_http_upstream_pipe_read(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    ssize_t           n;
+    u_char           *start;
+    pt_int_t          rc;
+    pt_buf_t         *b;
+    pt_connection_t  *pc;
+
+    pc = u->peer;
+
+    rc = PT_OK;
+
+    b = pt_http_upstream_pipe_get_buf(r, u, &rc);
+    if (b == NULL) {
+        return rc;
+    }
+
+    start = b->last;
+
+    n = pc->recv(pc, b->last, b->end - b->last);
+
+    if (n == PT_AGAIN) {
+        return PT_AGAIN;
+    }
+
+    if (n == 0 || n == PT_ERROR) {
+        u->keepalive = 0;
+
+        if (n == 0 && u->length == -1) {
+            /* a close-delimited body ends here */
+            u->length = 0;
+            return PT_DONE;
+        }
+
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "upstream prematurely closed connection while "
+                     "reading upstream %.*s", PT_STR_ARG(u->rr_peer->name));
+        return PT_ERROR;
+    }
+
+    u->state->bytes_received += n;
+    b->last += n;
+
+    if (pc->read->timer_set) {
+        pt_event_del_timer(pc->read);
+    }
+
+    return pt_http_upstream_decode(r, u, b, start);
+}
+
+
+static void
+pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    off_t                     sent;
+    pt_int_t                  rc;
+    pt_uint_t                 progress, idle;
+    pt_connection_t          *pc, *c;
+    pt_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    pc = u->peer;
+
+    if (pc->read->timedout) {
+        pc->read->timedout = 0;
+        pt_log_error(PT_LOG_ERR, c->log, ETIMEDOUT,
+                     "upstream timed out while reading upstream %.*s",
+                     PT_STR_ARG(u->rr_peer->name));
+        pt_http_upstream_finalize_request(r, u, PT_ERROR);
+        return;
+    }
+
+    if (u->pipe == NULL && pt_http_upstream_pipe_init(r, u) != PT_OK) {
+        u->keepalive = 0;
+        pt_http_upstream_finalize_request(r, u, PT_ERROR);
+        return;
+    }
+
+    sent = c->sent;
+    idle = 0;
+
+    for ( ;; ) {
+        progress = 0;
+
+        if (r->out && pt_http_output_filter(r, NULL) == PT_ERROR) {
+            pt_http_upstream_finalize_request(r, u, PT_ERROR);
+            return;
+        }
+
+        pt_http_upstream_pipe_recycle(r, u);
+
+        if (u->length == 0) {
+            /* all read: the rest goes, and the upstream is let go */
+            rc = pt_http_upstream_pipe_pass(r, u, 1);
+            pt_http_upstream_finalize_request(r, u,
+                                              rc == PT_OK ? PT_OK : PT_ERROR);
+            return;
+        }
+
+        rc = pt_http_upstream_pipe_pass(r, u, 0);
+
+        if (rc == PT_ERROR) {
+            pt_http_upstream_finalize_request(r, u, PT_ERROR);
+            return;
+        }
+
+        if (rc == PT_OK) {
+            progress = 1;
+        }
+
+        if (!idle) {
+            rc = pt_http_upstream_pipe_read(r, u);
+
+            if (rc == PT_ERROR) {
+                u->keepalive = 0;
+                pt_http_upstream_finalize_request(r, u, PT_ERROR);
+                return;
+            }
+
+            if (rc == PT_AGAIN) {
+                idle = 1;
+
+            } else if (rc == PT_OK || rc == PT_DONE) {
+                progress = 1;
+            }
+        }
+
+        if (!progress) {
+            break;
+        }
+    }
+
+    /* waiting: for the upstream, or for the client to make room */
+
+    if (idle) {
+        if (!pc->read->timer_set) {
+            pt_event_add_timer(pc->read, u->conf->read_timeout);
+        }
+
+    } else if (pc->read->timer_set) {
+        pt_event_del_timer(pc->read);
+    }
+
+    if (r->out) {
+        r->write_event_handler = pt_http_upstream_downstream_handler;
+
+        if (c->sent != sent || !c->write->timer_set) {
+            clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+            pt_event_add_timer(c->write, clcf->send_timeout);
+        }
+
+    } else {
+        r->write_event_handler = pt_http_upstream_downstream_handler;
+
+        if (c->write->timer_set) {
+            pt_event_del_timer(c->write);
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 typedef struct pt_http_upstream_s          pt_http_upstream_t;
 typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
+typedef struct pt_http_upstream_pipe_s      pt_http_upstream_pipe_t;
 
 #define PT_HTTP_UPSTREAM_FT_ERROR           0x00000002
 #define PT_HTTP_UPSTREAM_FT_TIMEOUT         0x00000004
@@ -25,6 +26,9 @@ typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
 #define PT_HTTP_UPSTREAM_FT_HTTP_429        0x00000400
 #define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
 #define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
+
+/* response header fields whose meaning can be turned off (ignore_headers) */
+#define PT_HTTP_UPSTREAM_IGN_XA_BUFFERING   0x00000080
 
 #include "pt_http_upstream_round_robin.h"
 
@@ -74,6 +78,12 @@ typedef struct {
     pt_array_t                    upstreams;  /* of pt_http_upstream_srv_conf_t * */
 } pt_http_upstream_main_conf_t;
 
+/* where temporary files go: a directory and up to three levels below it */
+typedef struct {
+    pt_str_t                      name;         /* absolute, NUL-terminated */
+    size_t                        level[3];     /* digits per level, 0: none */
+} pt_http_upstream_temp_path_t;
+
 /* what a location configures for its upstream requests */
 typedef struct {
     pt_http_upstream_srv_conf_t  *upstream;
@@ -94,6 +104,19 @@ typedef struct {
 
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
     pt_array_t                   *pass_headers;
+
+    /* how the response is relayed: buffered (memory, then a file) or not */
+    pt_flag_t                     buffering;
+    pt_bufs_t                     bufs;
+    size_t                        busy_buffers_size;
+    size_t                        temp_file_write_size;
+    off_t                         max_temp_file_size;   /* 0: no file */
+    pt_http_upstream_temp_path_t *temp_path;
+
+    /* the request body: read whole first, or sent as it arrives */
+    pt_flag_t                     request_buffering;
+
+    pt_uint_t                     ignore_headers;   /* PT_HTTP_UPSTREAM_IGN_* */
 } pt_http_upstream_conf_t;
 
 /* the response head, as the upstream sent it */
@@ -149,6 +172,13 @@ struct pt_http_upstream_s {
     pt_chain_t                     *busy_bufs;      /* passed to the client */
     pt_buf_t                       *client_buf;     /* tunnel: client side */
 
+    pt_http_upstream_pipe_t        *pipe;           /* buffering on */
+
+    /* proxy_request_buffering off: the piece of the body on its way */
+    pt_buf_t                        body_bufs[3];   /* size, data, CRLF */
+    pt_chain_t                      body_links[3];
+    u_char                          chunk_head[PT_INT_T_LEN + 2];
+
     pt_array_t                     *states;         /* of ..._state_t */
     pt_http_upstream_state_t       *state;
 
@@ -170,6 +200,16 @@ struct pt_http_upstream_s {
     unsigned                        done:1;
     unsigned                        cached:1;       /* reused connection */
     unsigned                        body_ended:1;   /* last_buf passed */
+    unsigned                        buffering:1;    /* read ahead (pipe) */
+
+    /* the request body is sent as it arrives (request_buffering off) */
+    unsigned                        body_streaming:1;
+    unsigned                        body_chunked:1;     /* chunked upstream */
+    unsigned                        body_started:1;     /* a byte went: no
+                                                           retry can send
+                                                           it again */
+    unsigned                        body_last:1;        /* all of it queued */
+    unsigned                        body_done:1;        /* all of it went */
 };
 
 pt_http_upstream_srv_conf_t *pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u,
@@ -178,6 +218,11 @@ pt_int_t pt_http_upstream_create(pt_http_request_t *r);
 void pt_http_upstream_init(pt_http_request_t *r);
 pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
     pt_str_t *lowcase_name);
+char *pt_http_upstream_temp_path_slot(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+pt_int_t pt_http_upstream_merge_temp_path(pt_conf_t *cf,
+    pt_http_upstream_temp_path_t **path, pt_http_upstream_temp_path_t **prev,
+    const char *default_path);
 
 extern pt_module_t  pt_http_upstream_module;
 
