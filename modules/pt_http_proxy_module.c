@@ -440,6 +440,18 @@ pt_http_proxy_handler(pt_http_request_t *r)
         return PT_DONE;
     }
 
+    /*
+     * proxy_request_buffering off: the request goes as soon as the head is
+     * read, its body as it comes; a chunked body goes chunked, which an
+     * HTTP/1.0 server would not understand, so that one is read whole.
+     */
+    if (!plcf->upstream.request_buffering
+        && !(r->headers_in.chunked
+             && plcf->http_version == PT_HTTP_VERSION_10))
+    {
+        r->request_body_no_buffering = 1;
+    }
+
     rc = pt_http_read_client_request_body(r, pt_http_upstream_init);
 
     if (rc >= PT_HTTP_SPECIAL_RESPONSE) {
@@ -729,7 +741,16 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     body = NULL;
     body_len = 0;
 
-    if (plcf->pass_request_body && rb && rb->bufs) {
+    u->body_streaming = 0;
+    u->body_chunked = 0;
+
+    if (plcf->pass_request_body && rb && rb->unbuffered) {
+        /* the body follows the head as it comes (see the upstream) */
+        u->body_streaming = 1;
+        u->body_chunked = r->headers_in.chunked;
+        body_len = r->headers_in.chunked ? 0 : r->headers_in.content_length_n;
+
+    } else if (plcf->pass_request_body && rb && rb->bufs) {
         body = rb->bufs;
         body_len = rb->received;
     }
@@ -828,8 +849,15 @@ pt_http_proxy_create_request(pt_http_request_t *r)
         }
     }
 
-    if (body_len || (r->method & (PT_HTTP_POST | PT_HTTP_PUT | PT_HTTP_PATCH))
-        || r->headers_in.content_length_n >= 0 || r->headers_in.chunked)
+    if (u->body_chunked) {
+        /* (no longer than the Content-Length the size was reserved for) */
+        p = pt_cpymem(p, "Transfer-Encoding: chunked\r\n",
+                      sizeof("Transfer-Encoding: chunked\r\n") - 1);
+
+    } else if (body_len
+               || (r->method & (PT_HTTP_POST | PT_HTTP_PUT | PT_HTTP_PATCH))
+               || r->headers_in.content_length_n >= 0
+               || r->headers_in.chunked)
     {
         p += snprintf((char *) p, sizeof("Content-Length: \r\n") + PT_INT_T_LEN,
                       "Content-Length: %lld\r\n", (long long) body_len);

@@ -94,10 +94,12 @@ typedef struct {
     pt_http_chunked_t               chunked;
     pt_http_client_body_handler_pt  post_handler;
     unsigned                        done:1;
+    unsigned                        unbuffered:1;   /* taken as it comes */
 } pt_http_request_body_t;
 
 pt_int_t pt_http_read_client_request_body(pt_http_request_t *r,
     pt_http_client_body_handler_pt post_handler);
+pt_int_t pt_http_read_unbuffered_request_body(pt_http_request_t *r);
 pt_int_t pt_http_discard_request_body(pt_http_request_t *r);
 pt_int_t pt_http_send_continue(pt_http_request_t *r);
 pt_file_t *pt_create_temp_file(pt_pool_t *pool, pt_str_t *dir,

@@ -310,6 +310,7 @@ struct pt_http_request_s {
     unsigned                   expect_tested:1;
     unsigned                   chunked:1;       /* response framing */
     unsigned                   reading_body:1;
+    unsigned                   request_body_no_buffering:1; /* streamed */
     unsigned                   discard_body:1;  /* body read and dropped */
     unsigned                   body_handled:1;  /* read or discarded */
     unsigned                   filter_finalize:1;

@@ -1,8 +1,10 @@
 /*
  * Request bodies: read whole (in memory up to client_body_buffer_size,
- * then into an unlinked temp file under client_body_temp_path), or read
- * and dropped so the connection can carry the next request. The limits
- * are checked before a byte of the body is read.
+ * then into an unlinked temp file under client_body_temp_path), read a
+ * buffer at a time for a consumer that passes it on as it comes
+ * (r->request_body_no_buffering: proxy_request_buffering off), or read and
+ * dropped so the connection can carry the next request. The limits are
+ * checked before a byte of the body is read.
  */
 #include "pt_http.h"
 
@@ -137,6 +139,11 @@ pt_http_body_check_expect(pt_http_request_t *r)
  * Reads the whole body and then calls post_handler. Returns PT_OK or
  * PT_AGAIN while it works (the request is held with r->count), or an HTTP
  * status for the caller to finalize with (413, 400, 417, 500).
+ *
+ * With r->request_body_no_buffering, reads what the client has sent so
+ * far into rb->buf and calls post_handler at once; the caller takes the
+ * body from rb->buf and gets more with
+ * pt_http_read_unbuffered_request_body().
  */
 pt_int_t
 pt_http_read_client_request_body(pt_http_request_t *r,
@@ -212,6 +219,19 @@ pt_http_read_client_request_body(pt_http_request_t *r,
         }
     }
 
+    if (r->request_body_no_buffering) {
+        rb->unbuffered = 1;
+
+        rc = pt_http_read_unbuffered_request_body(r);
+
+        if (rc != PT_OK && rc != PT_AGAIN) {
+            return rc;
+        }
+
+        post_handler(r);
+        return PT_OK;
+    }
+
     r->count++;
     r->reading_body = 1;
     r->read_event_handler = pt_http_read_client_request_body_handler;
@@ -262,15 +282,20 @@ pt_http_read_client_request_body_handler(pt_http_request_t *r)
 static pt_int_t
 pt_http_request_body_take(pt_http_request_t *r, pt_buf_t *src)
 {
-    off_t                     n;
+    off_t                     n, room;
     pt_int_t                  rc;
     pt_http_request_body_t   *rb;
     pt_http_core_loc_conf_t  *clcf;
 
     rb = r->request_body;
 
+    /* taken as it comes: no more than the buffer holds */
+    room = rb->unbuffered ? (off_t) (rb->buf->end - rb->buf->last)
+                          : PT_MAX_OFF_T_VALUE;
+
     if (!r->headers_in.chunked) {
         n = pt_min(rb->rest, (off_t) (src->last - src->pos));
+        n = pt_min(n, room);
 
         if (n > 0) {
             if (pt_http_request_body_save(r, src->pos, (size_t) n) != PT_OK) {
@@ -304,6 +329,8 @@ pt_http_request_body_take(pt_http_request_t *r, pt_buf_t *src)
             }
 
             n = pt_min(rb->chunked.size, (off_t) (src->last - src->pos));
+            n = pt_min(n, room);
+            room -= n;
 
             if (pt_http_request_body_save(r, src->pos, (size_t) n) != PT_OK) {
                 return PT_HTTP_INTERNAL_SERVER_ERROR;
@@ -483,6 +510,136 @@ pt_http_do_read_client_request_body(pt_http_request_t *r)
     r->count--;
 
     rb->post_handler(r);
+
+    return PT_OK;
+}
+
+
+/*
+ * The body taken as it comes: moves what the client has sent into rb->buf
+ * behind what the caller has not taken yet (from rb->buf->pos; an empty
+ * buffer starts over), as far as it has room. Returns PT_OK once the whole
+ * body is in (rb->done), PT_AGAIN when more is to come (client_body_timeout
+ * runs while the client is waited for), or an HTTP status to end with: 413
+ * (a chunked body grew too big), 400 (invalid, or the client closed).
+ */
+pt_int_t
+pt_http_read_unbuffered_request_body(pt_http_request_t *r)
+{
+    ssize_t                   n;
+    pt_int_t                  rc;
+    pt_buf_t                 *dst;
+    pt_connection_t          *c;
+    pt_http_request_body_t   *rb;
+    pt_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    rb = r->request_body;
+
+    if (rb->done) {
+        return PT_OK;
+    }
+
+    if (rb->buf->pos == rb->buf->last) {
+        rb->buf->pos = rb->buf->start;
+        rb->buf->last = rb->buf->start;
+    }
+
+    /* what came with the head, then what the chunked decoder holds */
+    rc = pt_http_request_body_take(r, r->header_in);
+
+    if (rc == PT_AGAIN && r->headers_in.chunked
+        && rb->raw->pos < rb->raw->last)
+    {
+        rc = pt_http_request_body_take(r, rb->raw);
+    }
+
+    for ( ;; ) {
+
+        if (rc == PT_OK) {
+            break;
+        }
+
+        if (rc != PT_AGAIN) {
+            return rc;
+        }
+
+        if (rb->buf->last == rb->buf->end) {
+            /* full: the caller takes some first; it is not the client's
+               time that runs meanwhile */
+            if (c->read->timer_set) {
+                pt_event_del_timer(c->read);
+            }
+
+            return PT_AGAIN;
+        }
+
+        if (r->headers_in.chunked) {
+            dst = rb->raw;
+
+            if (dst->pos == dst->last) {
+                dst->pos = dst->start;
+                dst->last = dst->start;
+            }
+
+            if (dst->last == dst->end) {
+                pt_memmove(dst->start, dst->pos, dst->last - dst->pos);
+                dst->last = dst->start + (dst->last - dst->pos);
+                dst->pos = dst->start;
+            }
+
+            n = c->recv(c, dst->last, dst->end - dst->last);
+
+        } else {
+            dst = rb->buf;
+
+            n = c->recv(c, dst->last,
+                        (size_t) pt_min((off_t) (dst->end - dst->last),
+                                        rb->rest));
+        }
+
+        if (n == PT_AGAIN) {
+            clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+            pt_event_add_timer(c->read, clcf->client_body_timeout);
+            return PT_AGAIN;
+        }
+
+        if (n == 0) {
+            pt_log_error(PT_LOG_INFO, c->log, 0,
+                         "client prematurely closed connection while "
+                         "sending the request body");
+        }
+
+        if (n == 0 || n == PT_ERROR) {
+            c->error = 1;
+            return PT_HTTP_BAD_REQUEST;
+        }
+
+        r->request_length += n;
+        dst->last += n;
+
+        if (r->headers_in.chunked) {
+            rc = pt_http_request_body_take(r, dst);
+
+        } else {
+            rb->rest -= n;
+            rb->received += n;
+            rc = rb->rest == 0 ? PT_OK : PT_AGAIN;
+        }
+    }
+
+    /* the whole body is in */
+
+    if (c->read->timer_set) {
+        pt_event_del_timer(c->read);
+    }
+
+    if (r->headers_in.chunked && rb->raw->pos < rb->raw->last) {
+        /* a pipelined request came with the end of the body */
+        r->header_in = rb->raw;
+    }
+
+    rb->done = 1;
 
     return PT_OK;
 }

@@ -37,6 +37,11 @@ static void pt_http_upstream_connect(pt_http_request_t *r,
 static void pt_http_upstream_handler(pt_event_t *ev);
 static void pt_http_upstream_send_request(pt_http_request_t *r,
     pt_http_upstream_t *u);
+static void pt_http_upstream_request_sent(pt_http_request_t *r,
+    pt_http_upstream_t *u);
+static void pt_http_upstream_stream_body(pt_http_request_t *r,
+    pt_http_upstream_t *u);
+static void pt_http_upstream_read_body_handler(pt_http_request_t *r);
 static void pt_http_upstream_process_header(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static pt_int_t pt_http_upstream_send_response(pt_http_request_t *r,
@@ -834,6 +839,7 @@ pt_http_upstream_cache_put(pt_http_upstream_t *u)
 
     if (!u->keepalive || uscf->keepalive == 0 || pt_exiting
         || u->request_out       /* the backend did not get it all */
+        || (u->body_streaming && !u->body_done)
         || item->requests >= uscf->keepalive_requests
         || pt_current_msec - item->start >= uscf->keepalive_time
         || c->read->error || c->read->eof || c->read->timedout)
@@ -948,7 +954,9 @@ pt_http_upstream_init(pt_http_request_t *r)
 
     r->main->count++;
 
-    r->read_event_handler = pt_http_upstream_check_broken_connection;
+    r->read_event_handler = u->body_streaming
+                            ? pt_http_upstream_read_body_handler
+                            : pt_http_upstream_check_broken_connection;
 
     pt_http_upstream_connect(r, u);
 }
@@ -1238,7 +1246,10 @@ pt_http_upstream_handler(pt_event_t *ev)
 
     if (ev->write) {
         /* once the answer is the client's, the rest of the request stays */
-        if (!u->header_sent && (!u->request_sent || u->request_out)) {
+        if (!u->header_sent
+            && (!u->request_sent || u->request_out
+                || (u->body_sending && !u->body_done)))
+        {
             pt_http_upstream_send_request(r, u);
         }
         return;
@@ -1418,6 +1429,19 @@ pt_http_upstream_send_request(pt_http_request_t *r, pt_http_upstream_t *u)
 
     r->connection->log->action = "sending request to upstream";
 
+    if (!u->request_sent) {
+        /* a new attempt: the body starts over (nothing of it went yet) */
+        u->body_sending = 0;
+        u->body_last = 0;
+        u->body_done = 0;
+        u->body_bufs[1].shadow = NULL;
+    }
+
+    if (u->body_sending) {
+        pt_http_upstream_stream_body(r, u);
+        return;
+    }
+
     rest = c->send_chain(c, u->request_out, 0);
 
     u->request_sent = 1;
@@ -1438,7 +1462,25 @@ pt_http_upstream_send_request(pt_http_request_t *r, pt_http_upstream_t *u)
         return;
     }
 
-    /* all sent: wait for the answer */
+    if (u->body_streaming) {
+        /* the head went: the body follows as the client sends it */
+        u->body_sending = 1;
+        pt_http_upstream_stream_body(r, u);
+        return;
+    }
+
+    pt_http_upstream_request_sent(r, u);
+}
+
+
+/* All of the request went: wait for the answer. */
+static void
+pt_http_upstream_request_sent(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_connection_t  *c;
+
+    c = u->peer;
+
     r->connection->log->action = "reading response header from upstream";
 
     if (!c->read->timer_set) {
@@ -1447,6 +1489,239 @@ pt_http_upstream_send_request(pt_http_request_t *r, pt_http_upstream_t *u)
 
     if (c->read->ready) {
         pt_http_upstream_process_header(r, u);
+    }
+}
+
+
+/*
+ * proxy_request_buffering off: after the head, the body goes as the
+ * client sends it, what rb->buf holds at a time (as a chunk when the
+ * client's body is chunked: "SIZE CRLF data CRLF", and "0 CRLF CRLF" at
+ * the end). The client is read only when the buffer is empty, so each
+ * side holds the other back. Returns PT_OK when all of it went, PT_AGAIN
+ * while one side is waited for, PT_ERROR when sending failed, or the HTTP
+ * status the client's side ended with.
+ */
+static pt_int_t
+pt_http_upstream_send_request_body(pt_http_request_t *r,
+    pt_http_upstream_t *u)
+{
+    int                      n;
+    off_t                    sent;
+    pt_int_t                 rc;
+    pt_buf_t                *b;
+    pt_chain_t              *rest, **ll;
+    pt_connection_t         *pc, *c;
+    pt_http_request_body_t  *rb;
+
+    c = r->connection;
+    pc = u->peer;
+    rb = r->request_body;
+
+    for ( ;; ) {
+
+        if (u->request_out) {
+            if (!pc->write->ready) {
+                return PT_AGAIN;
+            }
+
+            sent = pc->sent;
+
+            rest = pc->send_chain(pc, u->request_out, 0);
+
+            if (rest == PT_CHAIN_ERROR) {
+                return PT_ERROR;
+            }
+
+            if (pc->sent != sent) {
+                /* gone: it cannot be sent to another server */
+                u->body_started = 1;
+            }
+
+            u->request_out = rest;
+
+            /* the client's buffer gives up what of it went */
+            b = &u->body_bufs[1];
+
+            if (b->shadow) {
+                b->shadow->pos = b->pos;
+
+                if (b->pos == b->last) {
+                    b->shadow = NULL;
+                }
+            }
+
+            if (pc->write->timer_set) {
+                pt_event_del_timer(pc->write);
+            }
+
+            if (rest) {
+                pt_event_add_timer(pc->write, u->conf->send_timeout);
+                return PT_AGAIN;
+            }
+        }
+
+        if (u->body_last) {
+            u->body_done = 1;
+            return PT_OK;
+        }
+
+        if (rb->buf->pos == rb->buf->last && !rb->done) {
+            rc = pt_http_read_unbuffered_request_body(r);
+
+            if (rc != PT_OK && rc != PT_AGAIN) {
+                return rc;
+            }
+        }
+
+        ll = &u->request_out;
+
+        if (rb->buf->pos < rb->buf->last) {
+            /* the next piece; the client waits while it is on its way */
+            if (c->read->timer_set) {
+                pt_event_del_timer(c->read);
+            }
+
+            if (u->body_chunked) {
+                b = &u->body_bufs[0];
+                pt_memzero(b, sizeof(pt_buf_t));
+
+                n = snprintf((char *) u->chunk_head, sizeof(u->chunk_head),
+                             "%llx\r\n",
+                             (unsigned long long) (rb->buf->last
+                                                   - rb->buf->pos));
+                b->memory = 1;
+                b->pos = u->chunk_head;
+                b->last = u->chunk_head + n;
+
+                u->body_links[0].buf = b;
+                *ll = &u->body_links[0];
+                ll = &u->body_links[0].next;
+            }
+
+            b = &u->body_bufs[1];
+            pt_memzero(b, sizeof(pt_buf_t));
+            b->memory = 1;
+            b->pos = rb->buf->pos;
+            b->last = rb->buf->last;
+            b->shadow = rb->buf;
+
+            u->body_links[1].buf = b;
+            *ll = &u->body_links[1];
+            ll = &u->body_links[1].next;
+
+            if (u->body_chunked) {
+                b = &u->body_bufs[2];
+                pt_memzero(b, sizeof(pt_buf_t));
+                b->memory = 1;
+                b->pos = (u_char *) "\r\n";
+                b->last = b->pos + 2;
+
+                u->body_links[2].buf = b;
+                *ll = &u->body_links[2];
+                ll = &u->body_links[2].next;
+            }
+
+            *ll = NULL;
+            continue;
+        }
+
+        if (!rb->done) {
+            return PT_AGAIN;        /* the client is waited for */
+        }
+
+        /* all of it is in */
+
+        u->body_last = 1;
+
+        if (u->body_chunked) {
+            b = &u->body_bufs[0];
+            pt_memzero(b, sizeof(pt_buf_t));
+            b->memory = 1;
+            b->pos = (u_char *) "0\r\n\r\n";
+            b->last = b->pos + 5;
+
+            u->body_links[0].buf = b;
+            u->body_links[0].next = NULL;
+            u->request_out = &u->body_links[0];
+        }
+    }
+}
+
+
+/*
+ * Sends what it can of the streamed body and deals with the outcome: on
+ * to the answer when all went, the next server or the end when it failed.
+ */
+static void
+pt_http_upstream_stream_body(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_int_t  rc;
+
+    r->connection->log->action = "sending request body to upstream";
+
+    rc = pt_http_upstream_send_request_body(r, u);
+
+    if (rc == PT_AGAIN) {
+        return;
+    }
+
+    if (rc == PT_OK) {
+        pt_http_upstream_request_sent(r, u);
+        return;
+    }
+
+    if (rc == PT_ERROR) {
+        pt_http_upstream_next(r, u, PT_HTTP_UPSTREAM_FT_ERROR);
+        return;
+    }
+
+    /* the client's side failed: invalid, too big, gone */
+    pt_http_upstream_finalize_request(r, u, rc);
+}
+
+
+/*
+ * The client's side while its body is streamed: more of it, its
+ * client_body_timeout, or its end.
+ */
+static void
+pt_http_upstream_read_body_handler(pt_http_request_t *r)
+{
+    pt_int_t                 rc;
+    pt_connection_t         *c;
+    pt_http_upstream_t      *u;
+    pt_http_request_body_t  *rb;
+
+    c = r->connection;
+    u = r->upstream;
+    rb = r->request_body;
+
+    if (c->read->timedout) {
+        c->timedout = 1;
+        pt_log_error(PT_LOG_INFO, c->log, ETIMEDOUT,
+                     "client timed out while sending the request body");
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (u->header_sent || rb->done) {
+        pt_http_upstream_check_broken_connection(r);
+        return;
+    }
+
+    if (u->body_sending && u->peer && u->peer->write->ready) {
+        pt_http_upstream_stream_body(r, u);
+        return;
+    }
+
+    /* not connected yet, or the server is slow: the buffer fills first */
+    if (rb->buf->pos == rb->buf->last) {
+        rc = pt_http_read_unbuffered_request_body(r);
+
+        if (rc != PT_OK && rc != PT_AGAIN) {
+            pt_http_upstream_finalize_request(r, u, rc);
+        }
     }
 }
 
@@ -1740,6 +2015,21 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
     status = u->headers_in.status_n;
 
     r->headers_out.status = status;
+
+    if (u->body_streaming && !u->body_done) {
+        /*
+         * Answered before the whole body went: the rest of it is not
+         * sent, and neither connection can carry another request.
+         */
+        u->keepalive = 0;
+        r->keepalive = 0;
+        r->lingering_close = 1;
+        r->read_event_handler = pt_http_upstream_check_broken_connection;
+
+        if (r->connection->read->timer_set) {
+            pt_event_del_timer(r->connection->read);
+        }
+    }
 
     part = &u->headers_in.headers.part;
     h = part->elts;
@@ -2975,7 +3265,7 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
      * server is tried again on a fresh connection.
      */
     retry_same = u->cached && ft_type == PT_HTTP_UPSTREAM_FT_ERROR
-                 && u->state->bytes_received == 0
+                 && u->state->bytes_received == 0 && !u->body_started
                  && (pt_http_upstream_idempotent(r)
                      || (u->conf->next_upstream
                          & PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT));
@@ -3006,6 +3296,7 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
     pt_http_upstream_close_peer(u);
 
     if (u->tries == 0 || r->connection->error
+        || u->body_started      /* the streamed body cannot go again */
         || !(retry_same || (u->conf->next_upstream & ft_type))
         || (u->conf->next_upstream_timeout && !retry_same
             && pt_current_msec - u->first_start

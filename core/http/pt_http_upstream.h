@@ -208,6 +208,7 @@ struct pt_http_upstream_s {
     unsigned                        body_started:1;     /* a byte went: no
                                                            retry can send
                                                            it again */
+    unsigned                        body_sending:1;     /* the head went */
     unsigned                        body_last:1;        /* all of it queued */
     unsigned                        body_done:1;        /* all of it went */
 };
