@@ -3006,6 +3006,12 @@ pt_http_upstream_pipe_get_buf(pt_http_request_t *r, pt_http_upstream_t *u,
     }
 
     if (p->free == NULL) {
+        if (p->busy == NULL && r->connection->write->ready) {
+            /* the client can take some now: no disk for that */
+            *rc = PT_DECLINED;
+            return NULL;
+        }
+
         *rc = pt_http_upstream_pipe_spill(r, u);
 
         if (*rc != PT_OK) {
@@ -3116,12 +3122,37 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
     for ( ;; ) {
         progress = 0;
 
-        if (r->out && pt_http_output_filter(r, NULL) == PT_ERROR) {
+        /* (a head held back by postpone_output goes with the first data) */
+        if (r->out && u->pipe->busy
+            && pt_http_output_filter(r, NULL) == PT_ERROR)
+        {
             pt_http_upstream_finalize_request(r, u, PT_ERROR);
             return;
         }
 
         pt_http_upstream_pipe_recycle(r, u);
+
+        /* what the upstream has, while there is room: passed on together */
+        while (!idle && u->length != 0) {
+            rc = pt_http_upstream_pipe_read(r, u);
+
+            if (rc == PT_ERROR) {
+                u->keepalive = 0;
+                pt_http_upstream_finalize_request(r, u, PT_ERROR);
+                return;
+            }
+
+            if (rc == PT_AGAIN) {
+                idle = 1;
+                break;
+            }
+
+            if (rc == PT_DECLINED) {
+                break;
+            }
+
+            progress = 1;
+        }
 
         if (u->length == 0) {
             /* all read: the rest goes, and the upstream is let go */
@@ -3142,23 +3173,6 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
             progress = 1;
         }
 
-        if (!idle) {
-            rc = pt_http_upstream_pipe_read(r, u);
-
-            if (rc == PT_ERROR) {
-                u->keepalive = 0;
-                pt_http_upstream_finalize_request(r, u, PT_ERROR);
-                return;
-            }
-
-            if (rc == PT_AGAIN) {
-                idle = 1;
-
-            } else if (rc == PT_OK || rc == PT_DONE) {
-                progress = 1;
-            }
-        }
-
         if (!progress) {
             break;
         }
@@ -3175,20 +3189,16 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
         pt_event_del_timer(pc->read);
     }
 
-    if (r->out) {
-        r->write_event_handler = pt_http_upstream_downstream_handler;
+    r->write_event_handler = pt_http_upstream_downstream_handler;
 
+    if (r->out && u->pipe->busy) {
         if (c->sent != sent || !c->write->timer_set) {
             clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
             pt_event_add_timer(c->write, clcf->send_timeout);
         }
 
-    } else {
-        r->write_event_handler = pt_http_upstream_downstream_handler;
-
-        if (c->write->timer_set) {
-            pt_event_del_timer(c->write);
-        }
+    } else if (c->write->timer_set) {
+        pt_event_del_timer(c->write);
     }
 }
 
