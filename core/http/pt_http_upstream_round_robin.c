@@ -368,17 +368,17 @@ pt_http_upstream_rr_usable(pt_http_upstream_t *u,
         return 0;
     }
 
+    if (peer->max_conns && peer->conns >= peer->max_conns) {
+        return 0;
+    }
+
     if (peers->single) {
-        return 1;           /* a group of one is never unavailable */
+        return 1;           /* a group of one never rests after failures */
     }
 
     if (peer->max_fails && peer->fails >= peer->max_fails
         && pt_current_msec - peer->checked <= peer->fail_timeout)
     {
-        return 0;
-    }
-
-    if (peer->max_conns && peer->conns >= peer->max_conns) {
         return 0;
     }
 
