@@ -131,6 +131,8 @@ typedef pt_int_t (*pt_http_output_body_filter_pt)(pt_http_request_t *r,
 extern pt_http_output_header_filter_pt  pt_http_top_header_filter;
 extern pt_http_output_body_filter_pt    pt_http_top_body_filter;
 
+#include "pt_http_codec.h"
+
 pt_int_t pt_http_send_header(pt_http_request_t *r);
 const char *pt_http_status_text(pt_uint_t code);
 pt_int_t pt_http_output_filter(pt_http_request_t *r, pt_chain_t *in);
