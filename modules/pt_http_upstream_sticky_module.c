@@ -657,6 +657,22 @@ pt_http_upstream_sticky_path(pt_str_t *s)
 }
 
 
+/* each parameter once: bit marks it in seen */
+static pt_int_t
+pt_http_upstream_sticky_once(pt_conf_t *cf, pt_uint_t *seen, pt_uint_t bit,
+    pt_str_t *param)
+{
+    if (*seen & bit) {
+        pt_conf_error(cf, "duplicate parameter \"%.*s\"", PT_STR_ARG(*param));
+        return PT_ERROR;
+    }
+
+    *seen |= bit;
+
+    return PT_OK;
+}
+
+
 /*
  * sticky cookie NAME [expires=TIME|max] [domain=DOMAIN] [path=PATH]
  *        [httponly] [secure] [samesite=strict|lax|none]
@@ -716,20 +732,16 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     secure = 0;
     seen = 0;
 
-#define PT_STICKY_SEEN(bit)                                                  \
-    if (seen & (bit)) {                                                      \
-        pt_conf_error(cf, "duplicate parameter \"%.*s\"",                    \
-                      PT_STR_ARG(value[i]));                                 \
-        return PT_CONF_ERROR;                                                \
-    }                                                                        \
-    seen |= (bit)
-
     for (i = 3; i < cf->args->nelts; i++) {
 
         if (value[i].len >= sizeof("expires=") - 1
             && pt_strncmp(value[i].data, "expires=", 8) == 0)
         {
-            PT_STICKY_SEEN(0x01);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x01, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
 
             v.data = value[i].data + 8;
             v.len = value[i].len - 8;
@@ -754,7 +766,11 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         if (value[i].len >= sizeof("domain=") - 1
             && pt_strncmp(value[i].data, "domain=", 7) == 0)
         {
-            PT_STICKY_SEEN(0x02);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x02, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
 
             domain.data = value[i].data + 7;
             domain.len = value[i].len - 7;
@@ -771,7 +787,11 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         if (value[i].len >= sizeof("path=") - 1
             && pt_strncmp(value[i].data, "path=", 5) == 0)
         {
-            PT_STICKY_SEEN(0x04);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x04, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
 
             path.data = value[i].data + 5;
             path.len = value[i].len - 5;
@@ -786,13 +806,23 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         }
 
         if (pt_str_eq_lit(&value[i], "httponly")) {
-            PT_STICKY_SEEN(0x08);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x08, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
+
             httponly = 1;
             continue;
         }
 
         if (pt_str_eq_lit(&value[i], "secure")) {
-            PT_STICKY_SEEN(0x10);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x10, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
+
             secure = 1;
             continue;
         }
@@ -800,7 +830,11 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         if (value[i].len >= sizeof("samesite=") - 1
             && pt_strncmp(value[i].data, "samesite=", 9) == 0)
         {
-            PT_STICKY_SEEN(0x20);
+            if (pt_http_upstream_sticky_once(cf, &seen, 0x20, &value[i])
+                != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
 
             v.data = value[i].data + 9;
             v.len = value[i].len - 9;
@@ -826,8 +860,6 @@ pt_http_upstream_sticky(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         pt_conf_error(cf, "invalid parameter \"%.*s\"", PT_STR_ARG(value[i]));
         return PT_CONF_ERROR;
     }
-
-#undef PT_STICKY_SEEN
 
     if (samesite.len == 4 && !secure) {
         pt_conf_log_error(PT_LOG_WARN, cf, 0, "browsers drop a cookie with "
