@@ -7,18 +7,20 @@ the group uses; a client without it gets a Set-Cookie (checked byte for
 byte) naming the backend that answered; when that backend fails, the
 client moves to another one without seeing an error and gets a cookie for
 it; a cookie naming nothing, or not a cookie of ours at all, is ignored;
-two workers honour the same cookie; and the configuration errors.
+two workers, and the workers after a reload that reorders the servers,
+honour the same cookie; and the configuration errors.
 """
 
 import hashlib
 import re
+import signal
 import time
 from email.utils import parsedate_to_datetime
 
 import pytest
 
 from conftest import (Client, get, line_of, needs_module, run_portico,
-                      write_config)
+                      wait_for, write_config)
 from test_proxy import one, response, start
 from test_proxy import backends  # noqa: F401 (the fixture)
 
@@ -428,6 +430,38 @@ def test_two_workers_with_a_zone_honour_the_same_cookie(portico, backends):
         x = {b.name: b for b in bs}[resp.header("X-Backend")]
         assert set_cookie_line(resp) == [
             b"srv_id=" + cookie_of(x).encode() + b"; path=/"]
+
+
+def test_the_cookie_survives_a_reload_that_reorders_the_servers(portico,
+                                                                 backends):
+    a, b, c, d = (backends(name=n) for n in ("a", "b", "c", "d"))
+
+    def conf(bs, gen):
+        return ("http {\n    access_log off;\n"
+                + upstream([(x, "") for x in bs],
+                           "        zone app 64k;\n"
+                           "        sticky cookie srv_id;\n")
+                + "    server {\n        listen 127.0.0.1:{port};\n"
+                  "        add_header X-Gen %d;\n"
+                  "        location / { proxy_pass http://app; }\n"
+                  "    }\n}\n" % gen)
+
+    srv = portico.start(conf([a, b, c], 1), process=WORKERS)
+
+    for i in range(4):
+        resp = request(srv.port, "/", "srv_id=" + cookie_of(c))
+        assert resp.header("X-Backend") == "c"
+
+    srv.rewrite(conf([d, c, b, a], 2))
+    srv.send_signal(signal.SIGHUP)
+    wait_for(lambda: request(srv.port, "/").header("X-Gen") == "2",
+             timeout=10, interval=0.1, what="the new configuration")
+
+    for i in range(20):
+        resp = request(srv.port, "/", "srv_id=" + cookie_of(c))
+        assert resp.header("X-Gen") == "2"
+        assert resp.header("X-Backend") == "c"
+        assert resp.header("Set-Cookie") is None
 
 
 # ---------------------------------------------------------------------------
