@@ -392,6 +392,7 @@ pt_http_upstream_sticky_get_peer(pt_http_upstream_t *u,
     }
 
     if (peer == NULL) {
+        ctx->chosen = 0;        /* this attempt ends in our own 502 */
         return NULL;
     }
 
