@@ -479,21 +479,12 @@ pt_http_proxy_skip_client_header(pt_http_request_t *r, pt_table_elt_t *h,
     pt_str_t                 lc;
     pt_http_proxy_header_t  *ph;
 
-    static const char  *skip[] = {
-        "host", "connection", "keep-alive", "proxy-connection", "te",
-        "trailer", "transfer-encoding", "upgrade", "content-length",
-        "expect", NULL
-    };
-
     lc.data = h->lowcase_key;
     lc.len = h->key.len;
 
-    for (i = 0; skip[i]; i++) {
-        if (lc.len == strlen(skip[i])
-            && pt_strncmp(lc.data, skip[i], lc.len) == 0)
-        {
-            return 1;
-        }
+    /* hop-by-hop, framing, Host and Expect: the proxy sends its own */
+    if (pt_http_hop_header(lc.data, lc.len)) {
+        return 1;
     }
 
     /*

@@ -1485,25 +1485,18 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
 static pt_uint_t
 pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
 {
-    static const char  *hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "content-length", NULL
-    };
+    pt_uint_t        kind;
+    u_char          *p, *last, *start;
+    pt_table_elt_t  *conn;
 
-    pt_uint_t       i;
-    u_char         *p, *last, *start;
-    pt_table_elt_t *conn;
+    kind = pt_http_hop_header(h->lowcase_key, h->key.len);
 
-    for (i = 0; hop[i]; i++) {
-        if (h->key.len == strlen(hop[i])
-            && pt_strncmp(h->lowcase_key, hop[i], h->key.len) == 0)
-        {
-            if (i == 6 && u->upgrading) {
-                return 0;   /* Upgrade goes through on a 101 */
-            }
+    if (kind & PT_HTTP_HOP_UPGRADE) {
+        return !u->upgrading;       /* Upgrade goes through on a 101 */
+    }
 
-            return 1;
-        }
+    if (kind & ~(pt_uint_t) (PT_HTTP_HOP_HOST | PT_HTTP_HOP_EXPECT)) {
+        return 1;
     }
 
     /* and whatever the upstream's Connection header names */
