@@ -838,7 +838,12 @@ pt_http_proxy_process_header(pt_http_request_t *r)
                                       h->key.len);
             h->lowcase_key = pt_cpymem(h->value.data, r->header_start,
                                        h->value.len);
-            pt_strlow(h->lowcase_key, h->key.data, h->key.len);
+            if (h->key.len <= PT_HTTP_LC_HEADER_LEN) {
+                /* the parser lowercased it on the way */
+                pt_memcpy(h->lowcase_key, r->lowcase_header, h->key.len);
+            } else {
+                pt_strlow(h->lowcase_key, h->key.data, h->key.len);
+            }
 
             lc.data = h->lowcase_key;
             lc.len = h->key.len;
@@ -1226,6 +1231,10 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
 
     /* keep the merged list where the upstream looks */
     conf->upstream.hide_headers = hide;
+
+    if (pt_http_upstream_hide_headers_hash(cf, &conf->upstream) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
 
     if (pt_http_proxy_compile_headers(cf, conf) != PT_OK) {
         return PT_CONF_ERROR;

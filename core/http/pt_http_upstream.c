@@ -1528,25 +1528,56 @@ pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
 
 
 pt_int_t
-pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
+pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf, pt_uint_t hash,
     pt_str_t *lowcase_name)
 {
-    pt_uint_t   i;
-    pt_str_t   *h;
+    return pt_hash_find(&conf->hide_hash, hash, lowcase_name->data,
+                        lowcase_name->len) != NULL;
+}
+
+
+/*
+ * Builds the table of the names in conf->hide_headers (an empty name
+ * matches nothing: proxy_pass_header took it back), looked up once per
+ * response header by the hash the parser computed.
+ */
+pt_int_t
+pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
+    pt_http_upstream_conf_t *conf)
+{
+    pt_str_t       *h;
+    pt_uint_t       i;
+    pt_array_t      keys;
+    pt_hash_key_t  *hk;
 
     if (conf->hide_headers == NULL) {
-        return 0;
+        return PT_OK;
+    }
+
+    if (pt_array_init(&keys, cf->temp_pool, conf->hide_headers->nelts + 1,
+                      sizeof(pt_hash_key_t)) != PT_OK)
+    {
+        return PT_ERROR;
     }
 
     h = conf->hide_headers->elts;
 
     for (i = 0; i < conf->hide_headers->nelts; i++) {
-        if (pt_str_eq(&h[i], lowcase_name)) {
-            return 1;
+        if (h[i].len == 0) {
+            continue;
         }
+
+        hk = pt_array_push(&keys);
+        if (hk == NULL) {
+            return PT_ERROR;
+        }
+
+        hk->key = h[i];
+        hk->key_hash = pt_hash_key_lc(h[i].data, h[i].len);
+        hk->value = (void *) 1;
     }
 
-    return 0;
+    return pt_hash_init(&conf->hide_hash, cf->pool, keys.elts, keys.nelts);
 }
 
 
@@ -1588,7 +1619,7 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         lc.data = h[i].lowcase_key;
         lc.len = h[i].key.len;
 
-        if (pt_http_upstream_hide_header(u->conf, &lc)) {
+        if (pt_http_upstream_hide_header(u->conf, h[i].hash, &lc)) {
             continue;
         }
 

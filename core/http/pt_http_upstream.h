@@ -93,6 +93,7 @@ typedef struct {
     pt_flag_t                     ssl_session_reuse;
 
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
+    pt_hash_t                     hide_hash;    /* of hide_headers */
     pt_array_t                   *pass_headers;
 } pt_http_upstream_conf_t;
 
@@ -177,7 +178,9 @@ pt_http_upstream_srv_conf_t *pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u,
 pt_int_t pt_http_upstream_create(pt_http_request_t *r);
 void pt_http_upstream_init(pt_http_request_t *r);
 pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
-    pt_str_t *lowcase_name);
+    pt_uint_t hash, pt_str_t *lowcase_name);
+pt_int_t pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
+    pt_http_upstream_conf_t *conf);
 
 extern pt_module_t  pt_http_upstream_module;
 
