@@ -115,7 +115,7 @@ class Backend:
     """
 
     def __init__(self, handler=None, name="b", unix=None, backlog=128,
-                 raw=None, port=0, v6=False):
+                 raw=None, port=0, v6=False, host="127.0.0.1"):
         self.name = name
         self.handler = handler or Backend.echo
         self.raw = raw                  # raw(backend, sock, n): all by hand
@@ -140,9 +140,9 @@ class Backend:
         else:
             self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.lsock.bind(("127.0.0.1", port))
+            self.lsock.bind((host, port))
             self.port = self.lsock.getsockname()[1]
-            self.addr = "127.0.0.1:%d" % self.port
+            self.addr = "%s:%d" % (host, self.port)
         self.lsock.listen(backlog)
         t = threading.Thread(target=self._accept, daemon=True)
         t.start()
