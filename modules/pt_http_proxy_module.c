@@ -415,7 +415,9 @@ pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
 
     uri->data = p;
 
-    p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
+    if (plcf->uri.len) {
+        p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
+    }
     p += pt_http_proxy_escape_uri(p, r->uri.data + loc_len,
                                   r->uri.len - loc_len);
 
