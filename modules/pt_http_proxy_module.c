@@ -96,6 +96,20 @@ static pt_conf_bitmask_t  pt_http_proxy_next_upstream_masks[] = {
 };
 
 
+static pt_conf_bitmask_t  pt_http_proxy_ignore_headers_masks[] = {
+    { pt_string("X-Accel-Redirect"), PT_HTTP_UPSTREAM_IGN_XA_REDIRECT },
+    { pt_string("X-Accel-Expires"), PT_HTTP_UPSTREAM_IGN_XA_EXPIRES },
+    { pt_string("X-Accel-Limit-Rate"), PT_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE },
+    { pt_string("X-Accel-Buffering"), PT_HTTP_UPSTREAM_IGN_XA_BUFFERING },
+    { pt_string("X-Accel-Charset"), PT_HTTP_UPSTREAM_IGN_XA_CHARSET },
+    { pt_string("Expires"), PT_HTTP_UPSTREAM_IGN_EXPIRES },
+    { pt_string("Cache-Control"), PT_HTTP_UPSTREAM_IGN_CACHE_CONTROL },
+    { pt_string("Set-Cookie"), PT_HTTP_UPSTREAM_IGN_SET_COOKIE },
+    { pt_string("Vary"), PT_HTTP_UPSTREAM_IGN_VARY },
+    { pt_null_string, 0 }
+};
+
+
 static pt_command_t  pt_http_proxy_commands[] = {
 
     { pt_string("proxy_pass"),
@@ -259,6 +273,20 @@ static pt_command_t  pt_http_proxy_commands[] = {
       offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_session_reuse),
       NULL },
 
+    { pt_string("proxy_ignore_headers"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
+      pt_conf_set_bitmask_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.ignore_headers),
+      &pt_http_proxy_ignore_headers_masks },
+
+    { pt_string("proxy_intercept_errors"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.intercept_errors),
+      NULL },
+
     { pt_string("proxy_next_upstream_tries"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
       pt_conf_set_num_slot,
@@ -418,6 +446,7 @@ pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
     if (plcf->uri.len) {
         p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
     }
+
     p += pt_http_proxy_escape_uri(p, r->uri.data + loc_len,
                                   r->uri.len - loc_len);
 
@@ -974,6 +1003,8 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->upstream.hide_headers = PT_CONF_UNSET_PTR;
     conf->upstream.pass_headers = PT_CONF_UNSET_PTR;
 
+    conf->upstream.intercept_errors = PT_CONF_UNSET;
+
     conf->set_headers = PT_CONF_UNSET_PTR;
     conf->http_version = PT_CONF_UNSET_UINT;
     conf->pass_request_headers = PT_CONF_UNSET;
@@ -1130,6 +1161,12 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
                         prev->upstream.ssl_server_name, 0);
     pt_conf_merge_value(conf->upstream.ssl_session_reuse,
                         prev->upstream.ssl_session_reuse, 1);
+
+    pt_conf_merge_value(conf->upstream.intercept_errors,
+                        prev->upstream.intercept_errors, 0);
+    pt_conf_merge_bitmask_value(conf->upstream.ignore_headers,
+                                prev->upstream.ignore_headers,
+                                PT_CONF_BITMASK_SET);
 
     if (conf->upstream.upstream == NULL) {
         conf->upstream.upstream = prev->upstream.upstream;

@@ -54,6 +54,8 @@ static void pt_http_upstream_finalize_request(pt_http_request_t *r,
     pt_http_upstream_t *u, pt_int_t rc);
 static void pt_http_upstream_cleanup(void *data);
 static void pt_http_upstream_close_peer(pt_http_upstream_t *u);
+static pt_uint_t pt_http_upstream_intercept_errors(pt_http_request_t *r,
+    pt_http_upstream_t *u);
 static void pt_http_upstream_tunnel(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static void pt_http_upstream_ssl_init(pt_http_request_t *r,
@@ -1531,6 +1533,10 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
         }
     }
 
+    if (u->conf->intercept_errors && pt_http_upstream_intercept_errors(r, u)) {
+        return;
+    }
+
     rc = pt_http_upstream_send_response(r, u);
 
     if (rc != PT_OK) {
@@ -1544,6 +1550,130 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
     }
 
     pt_http_upstream_process_body(r, u);
+}
+
+
+/*
+ * proxy_intercept_errors: a status of 300 or more that the location has an
+ * error_page for is answered with that page (as if the status were
+ * Portico's own) instead of the server's response. The body is not
+ * wanted: the connection is kept for another request only when the whole
+ * body, often none, came with the head. Returns 1 when it took over.
+ */
+static pt_uint_t
+pt_http_upstream_intercept_errors(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    off_t                     n;
+    pt_int_t                  rc;
+    pt_buf_t                  b;
+    pt_uint_t                 i, status;
+    pt_list_part_t           *part;
+    pt_table_elt_t           *h, *ho;
+    pt_http_chunked_t         chunked;
+    pt_http_err_page_t       *err;
+    pt_http_core_loc_conf_t  *clcf;
+
+    status = u->headers_in.status_n;
+
+    if (status < PT_HTTP_SPECIAL_RESPONSE || u->upgrading) {
+        return 0;
+    }
+
+    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+    if (clcf->error_pages == NULL) {
+        return 0;
+    }
+
+    err = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err[i].status == (pt_int_t) status) {
+            break;
+        }
+    }
+
+    if (i == clcf->error_pages->nelts) {
+        return 0;
+    }
+
+    if (status == PT_HTTP_UNAUTHORIZED) {
+        /* the page that replaces a 401 keeps the server's challenge */
+        part = &u->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0 || h[i].key.len != 16
+                || pt_strncmp(h[i].lowcase_key, "www-authenticate", 16) != 0)
+            {
+                continue;
+            }
+
+            ho = pt_list_push(&r->headers_out.headers);
+            if (ho == NULL) {
+                u->keepalive = 0;
+                pt_http_upstream_finalize_request(r, u,
+                                              PT_HTTP_INTERNAL_SERVER_ERROR);
+                return 1;
+            }
+
+            *ho = h[i];
+            ho->next = NULL;
+        }
+    }
+
+    if (u->keepalive) {
+        n = u->buffer.last - u->buffer.pos;
+
+        if (u->head || status == PT_HTTP_NOT_MODIFIED) {
+            u->keepalive = (n == 0);
+
+        } else if (u->headers_in.chunked) {
+            b = u->buffer;      /* a copy: parsing moves its pos */
+            pt_memzero(&chunked, sizeof(pt_http_chunked_t));
+
+            for ( ;; ) {
+                rc = pt_http_parse_chunked(r, &b, &chunked);
+
+                if (rc != PT_OK) {
+                    break;
+                }
+
+                n = pt_min(chunked.size, (off_t) (b.last - b.pos));
+
+                if (n == 0) {
+                    break;
+                }
+
+                chunked.size -= n;
+                b.pos += n;
+            }
+
+            u->keepalive = (rc == PT_DONE && b.pos == b.last);
+
+        } else {
+            u->keepalive = (u->headers_in.content_length_n == n);
+        }
+    }
+
+    if (u->keepalive && u->peer) {
+        ((pt_http_upstream_cached_t *) u->peer->data)->request = NULL;
+        pt_http_upstream_cache_put(u);     /* or closes it */
+    }
+
+    pt_http_upstream_finalize_request(r, u, status);
+
+    return 1;
 }
 
 

@@ -26,6 +26,17 @@ typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
 #define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
 #define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
 
+/* response header fields proxy_ignore_headers may name */
+#define PT_HTTP_UPSTREAM_IGN_XA_REDIRECT    0x00000002
+#define PT_HTTP_UPSTREAM_IGN_XA_EXPIRES     0x00000004
+#define PT_HTTP_UPSTREAM_IGN_EXPIRES        0x00000008
+#define PT_HTTP_UPSTREAM_IGN_CACHE_CONTROL  0x00000010
+#define PT_HTTP_UPSTREAM_IGN_SET_COOKIE     0x00000020
+#define PT_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE  0x00000040
+#define PT_HTTP_UPSTREAM_IGN_XA_BUFFERING   0x00000080
+#define PT_HTTP_UPSTREAM_IGN_XA_CHARSET     0x00000100
+#define PT_HTTP_UPSTREAM_IGN_VARY           0x00000200
+
 /* one server of a group, as configured */
 typedef struct {
     pt_str_t                  name;
@@ -102,6 +113,9 @@ typedef struct {
 
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
     pt_array_t                   *pass_headers;
+
+    pt_flag_t                     intercept_errors;
+    pt_uint_t                     ignore_headers; /* PT_HTTP_UPSTREAM_IGN_* */
 } pt_http_upstream_conf_t;
 
 /* the response head, as the upstream sent it */
