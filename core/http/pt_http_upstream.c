@@ -1809,6 +1809,11 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         *ho = h[i];
         ho->next = NULL;
 
+        /* proxy_redirect, proxy_cookie_*: a new value, the original kept */
+        if (u->rewrite_header && u->rewrite_header(r, ho) != PT_OK) {
+            return PT_ERROR;
+        }
+
         if (pt_str_eq_lit(&lc, "location")) {
             r->headers_out.location = ho;
         } else if (pt_str_eq_lit(&lc, "server")) {

@@ -144,6 +144,8 @@ typedef struct {
 } pt_http_upstream_state_t;
 
 typedef pt_int_t (*pt_http_upstream_handler_pt)(pt_http_request_t *r);
+typedef pt_int_t (*pt_http_upstream_header_pt)(pt_http_request_t *r,
+    pt_table_elt_t *h);
 
 struct pt_http_upstream_s {
     pt_http_upstream_conf_t        *conf;
@@ -173,6 +175,8 @@ struct pt_http_upstream_s {
 
     pt_http_upstream_handler_pt     create_request;
     pt_http_upstream_handler_pt     process_header; /* the proxy's */
+    pt_http_upstream_header_pt      rewrite_header; /* may change a field
+                                                       the client gets */
 
     pt_str_t                        uri;            /* sent upstream */
 
