@@ -13,6 +13,30 @@ typedef struct {
     pt_http_complex_value_t    value;
 } pt_http_proxy_header_t;
 
+/*
+ * One proxy_redirect, proxy_cookie_domain or proxy_cookie_path rule: the
+ * handler looks at len bytes of a field value from prefix and, when they
+ * match, puts the replacement in their place.
+ */
+typedef struct pt_http_proxy_rewrite_s  pt_http_proxy_rewrite_t;
+
+typedef pt_int_t (*pt_http_proxy_rewrite_pt)(pt_http_request_t *r,
+    pt_str_t *value, size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr);
+
+typedef struct {
+    pt_uint_t                  capture;     /* its number */
+    pt_uint_t                  index;       /* the variable's */
+} pt_http_proxy_named_capture_t;
+
+struct pt_http_proxy_rewrite_s {
+    pt_http_proxy_rewrite_pt   handler;
+    pt_http_complex_value_t    pattern;     /* the text forms */
+    pt_regex_t                *regex;       /* the "~" forms */
+    pt_http_proxy_named_capture_t  *named;  /* (?<name>...) captures */
+    pt_uint_t                  nnamed;
+    pt_http_complex_value_t    replacement;
+};
+
 typedef struct {
     pt_http_upstream_conf_t    upstream;
 
@@ -25,6 +49,11 @@ typedef struct {
 
     pt_array_t                *set_headers;     /* pt_keyval_t as written */
     pt_array_t                *headers;         /* pt_http_proxy_header_t */
+
+    pt_flag_t                  redirect;        /* 0: proxy_redirect off */
+    pt_array_t                *redirects;       /* pt_http_proxy_rewrite_t */
+    pt_array_t                *cookie_domains;  /* NULL: off */
+    pt_array_t                *cookie_paths;
 
     pt_str_t                   method;
     pt_uint_t                  http_version;
@@ -54,7 +83,17 @@ static pt_int_t pt_http_proxy_set_ssl(pt_conf_t *cf,
     pt_http_proxy_loc_conf_t *conf);
 static char *pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
+static char *pt_http_proxy_redirect(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_cookie_domain(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
 static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
+static pt_int_t pt_http_proxy_redirect_default(pt_conf_t *cf,
+    pt_http_proxy_loc_conf_t *plcf, pt_http_proxy_rewrite_t *pr);
+static pt_int_t pt_http_proxy_rewrite_header(pt_http_request_t *r,
+    pt_table_elt_t *h);
 static pt_int_t pt_http_proxy_create_request(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_process_header(pt_http_request_t *r);
 
@@ -273,6 +312,27 @@ static pt_command_t  pt_http_proxy_commands[] = {
       offsetof(pt_http_proxy_loc_conf_t, upstream.ssl_session_reuse),
       NULL },
 
+    { pt_string("proxy_redirect"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_redirect,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_cookie_domain"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_cookie_domain,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_cookie_path"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_cookie_path,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { pt_string("proxy_ignore_headers"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
       pt_conf_set_bitmask_slot,
@@ -349,6 +409,10 @@ pt_http_proxy_handler(pt_http_request_t *r)
     u->conf = &plcf->upstream;
     u->create_request = pt_http_proxy_create_request;
     u->process_header = pt_http_proxy_process_header;
+
+    if (plcf->redirects || plcf->cookie_domains || plcf->cookie_paths) {
+        u->rewrite_header = pt_http_proxy_rewrite_header;
+    }
 
     if (!plcf->pass_request_body) {
         if (pt_http_discard_request_body(r) != PT_OK) {
@@ -979,6 +1043,346 @@ pt_http_proxy_process_header(pt_http_request_t *r)
 }
 
 
+/* proxy_redirect and proxy_cookie_*: rewriting response header fields */
+
+/*
+ * value with its len bytes from prefix replaced by replacement, in new
+ * pool memory: the field the upstream sent stays as it was, for
+ * $upstream_http_*.
+ */
+static pt_int_t
+pt_http_proxy_rewrite(pt_http_request_t *r, pt_str_t *value, size_t prefix,
+    size_t len, pt_str_t *replacement)
+{
+    u_char  *p, *data;
+    size_t   new_len;
+
+    new_len = value->len - len + replacement->len;
+
+    data = pt_pnalloc(r->pool, new_len ? new_len : 1);
+    if (data == NULL) {
+        return PT_ERROR;
+    }
+
+    p = pt_cpymem(data, value->data, prefix);
+    p = pt_cpymem(p, replacement->data, replacement->len);
+    pt_memcpy(p, value->data + prefix + len, value->len - prefix - len);
+
+    value->data = data;
+    value->len = new_len;
+
+    return PT_OK;
+}
+
+
+/* The text form: the value starts with the pattern (compared exactly). */
+static pt_int_t
+pt_http_proxy_rewrite_prefix(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    pt_str_t  pattern, replacement;
+
+    if (pt_http_complex_value(r, &pr->pattern, &pattern) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (pattern.len > len
+        || pt_memcmp(value->data + prefix, pattern.data, pattern.len) != 0)
+    {
+        return PT_DECLINED;
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, pattern.len, &replacement);
+}
+
+
+/*
+ * proxy_cookie_domain's text form: the whole domain, without regard to
+ * case or to a leading dot, which stays.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_domain(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    pt_str_t  pattern, replacement;
+
+    if (pt_http_complex_value(r, &pr->pattern, &pattern) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (len && value->data[prefix] == '.') {
+        prefix++;
+        len--;
+    }
+
+    if (pattern.len && pattern.data[0] == '.') {
+        pattern.data++;
+        pattern.len--;
+    }
+
+    if (pattern.len != len
+        || pt_strncasecmp(value->data + prefix, pattern.data, len) != 0)
+    {
+        return PT_DECLINED;
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (replacement.len && replacement.data[0] == '.') {
+        replacement.data++;
+        replacement.len--;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, len, &replacement);
+}
+
+
+/*
+ * The "~" forms: the regular expression is matched against the whole
+ * value, which the replacement then takes the place of. $1..$9 and the
+ * named captures of the match are set for the replacement.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_regex(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    int                       *captures;
+    pt_int_t                   rc;
+    pt_str_t                   s, replacement;
+    pt_uint_t                  i, n, c;
+    pt_http_variable_value_t  *vv;
+    pt_http_core_main_conf_t  *cmcf;
+
+    cmcf = pt_http_get_module_main_conf(r, pt_http_core_module);
+
+    /* room for every group of the pattern and every $N of the server */
+    n = (pt_max(pr->regex->captures, cmcf->ncaptures) + 1) * 2;
+
+    captures = pt_palloc(r->pool, n * sizeof(int));
+    if (captures == NULL) {
+        return PT_ERROR;
+    }
+
+    s.data = value->data + prefix;
+    s.len = len;
+
+    rc = pt_regex_exec(pr->regex, &s, captures, n);
+
+    if (rc == PT_DECLINED) {
+        return PT_DECLINED;
+    }
+
+    if (rc == PT_ERROR) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "regex match against \"%.*s\" failed", PT_STR_ARG(s));
+        return PT_DECLINED;
+    }
+
+    r->captures = captures;
+    r->ncaptures = (pt_uint_t) rc;
+    r->captures_data = s.data;
+
+    for (i = 0; i < pr->nnamed; i++) {
+        c = pr->named[i].capture;
+        vv = (pt_http_variable_value_t *) r->variables + pr->named[i].index;
+
+        vv->valid = 1;
+        vv->no_cacheable = 0;
+        vv->not_found = 0;
+        vv->escape = 0;
+
+        if (c < (pt_uint_t) rc && captures[2 * c] >= 0) {
+            vv->data = s.data + captures[2 * c];
+            vv->len = captures[2 * c + 1] - captures[2 * c];
+
+        } else {
+            vv->data = (u_char *) "";
+            vv->len = 0;
+        }
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, len, &replacement);
+}
+
+
+/* The first rule of rewrites that matches; PT_DECLINED when none does. */
+static pt_int_t
+pt_http_proxy_rewrite_value(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_array_t *rewrites)
+{
+    pt_int_t                  rc;
+    pt_uint_t                 i;
+    pt_http_proxy_rewrite_t  *pr;
+
+    pr = rewrites->elts;
+
+    for (i = 0; i < rewrites->nelts; i++) {
+        rc = pr[i].handler(r, value, prefix, len, &pr[i]);
+
+        if (rc != PT_DECLINED) {
+            return rc;
+        }
+    }
+
+    return PT_DECLINED;
+}
+
+
+/*
+ * The Domain and Path attributes of a Set-Cookie field (named without
+ * regard to case; the cookie's own name=value comes first and is never
+ * touched), each rewritten by the first rule that matches it.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_cookie(pt_http_request_t *r, pt_table_elt_t *h,
+    pt_http_proxy_loc_conf_t *plcf)
+{
+    u_char      *v;
+    size_t       i, name, name_end, start, end, len;
+    pt_int_t     rc;
+    pt_str_t     attr;
+    pt_array_t  *rewrites;
+
+    v = h->value.data;
+    len = h->value.len;
+
+    for (i = 0; i < len && v[i] != ';'; i++) { /* void */ }
+
+    while (i < len) {
+        i++;    /* ";" */
+
+        while (i < len && (v[i] == ' ' || v[i] == '\t')) {
+            i++;
+        }
+
+        name = i;
+
+        while (i < len && v[i] != ';' && v[i] != '=') {
+            i++;
+        }
+
+        name_end = i;
+
+        while (name_end > name
+               && (v[name_end - 1] == ' ' || v[name_end - 1] == '\t'))
+        {
+            name_end--;
+        }
+
+        if (i == len || v[i] == ';') {
+            continue;       /* an attribute without a value */
+        }
+
+        i++;    /* "=" */
+
+        while (i < len && (v[i] == ' ' || v[i] == '\t')) {
+            i++;
+        }
+
+        start = i;
+
+        while (i < len && v[i] != ';') {
+            i++;
+        }
+
+        end = i;
+
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) {
+            end--;
+        }
+
+        attr.data = v + name;
+        attr.len = name_end - name;
+
+        if (pt_str_caseeq_lit(&attr, "domain")) {
+            rewrites = plcf->cookie_domains;
+
+        } else if (pt_str_caseeq_lit(&attr, "path")) {
+            rewrites = plcf->cookie_paths;
+
+        } else {
+            rewrites = NULL;
+        }
+
+        if (rewrites == NULL) {
+            continue;
+        }
+
+        rc = pt_http_proxy_rewrite_value(r, &h->value, start, end - start,
+                                         rewrites);
+
+        if (rc == PT_ERROR) {
+            return PT_ERROR;
+        }
+
+        if (rc == PT_OK) {
+            /* go on after the new value */
+            i = i + h->value.len - len;
+            v = h->value.data;
+            len = h->value.len;
+        }
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * The upstream's hook for each header field the client is to get:
+ * proxy_redirect for Location and the URL of Refresh, proxy_cookie_* for
+ * Set-Cookie.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_header(pt_http_request_t *r, pt_table_elt_t *h)
+{
+    size_t                     i;
+    pt_int_t                   rc;
+    pt_str_t                   lc;
+    pt_http_proxy_loc_conf_t  *plcf;
+
+    plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
+
+    lc.data = h->lowcase_key;
+    lc.len = h->key.len;
+
+    rc = PT_DECLINED;
+
+    if (plcf->redirects && pt_str_eq_lit(&lc, "location")) {
+        rc = pt_http_proxy_rewrite_value(r, &h->value, 0, h->value.len,
+                                         plcf->redirects);
+
+    } else if (plcf->redirects && pt_str_eq_lit(&lc, "refresh")) {
+        /* "5; url=http://..." */
+        for (i = 0; i + 4 <= h->value.len; i++) {
+            if (pt_strncasecmp(h->value.data + i, (u_char *) "url=", 4) == 0)
+            {
+                rc = pt_http_proxy_rewrite_value(r, &h->value, i + 4,
+                                                 h->value.len - i - 4,
+                                                 plcf->redirects);
+                break;
+            }
+        }
+
+    } else if ((plcf->cookie_domains || plcf->cookie_paths)
+               && pt_str_eq_lit(&lc, "set-cookie"))
+    {
+        rc = pt_http_proxy_rewrite_cookie(r, h, plcf);
+    }
+
+    return (rc == PT_ERROR) ? PT_ERROR : PT_OK;
+}
+
+
 /* configuration */
 
 static void *
@@ -1004,6 +1408,10 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->upstream.pass_headers = PT_CONF_UNSET_PTR;
 
     conf->upstream.intercept_errors = PT_CONF_UNSET;
+
+    conf->redirect = PT_CONF_UNSET;
+    conf->cookie_domains = PT_CONF_UNSET_PTR;
+    conf->cookie_paths = PT_CONF_UNSET_PTR;
 
     conf->set_headers = PT_CONF_UNSET_PTR;
     conf->http_version = PT_CONF_UNSET_UINT;
@@ -1106,9 +1514,10 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_http_proxy_loc_conf_t  *prev = parent;
     pt_http_proxy_loc_conf_t  *conf = child;
 
-    pt_str_t    *h, name;
-    pt_uint_t    i, j;
-    pt_array_t  *hide;
+    pt_str_t                 *h, name;
+    pt_uint_t                 i, j;
+    pt_array_t               *hide;
+    pt_http_proxy_rewrite_t  *pr;
 
     pt_conf_merge_msec_value(conf->upstream.connect_timeout,
                              prev->upstream.connect_timeout, 60000);
@@ -1167,6 +1576,37 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_bitmask_value(conf->upstream.ignore_headers,
                                 prev->upstream.ignore_headers,
                                 PT_CONF_BITMASK_SET);
+
+    /* before a location's proxy_pass is inherited by those it holds */
+    pt_conf_merge_value(conf->redirect, prev->redirect, 1);
+
+    if (!conf->redirect) {
+        conf->redirects = NULL;
+
+    } else {
+        if (conf->redirects == NULL) {
+            conf->redirects = prev->redirects;
+        }
+
+        if (conf->redirects == NULL && conf->url.data) {
+            /* "proxy_redirect default" */
+            conf->redirects = pt_array_create(cf->pool, 1,
+                                             sizeof(pt_http_proxy_rewrite_t));
+            if (conf->redirects == NULL) {
+                return PT_CONF_ERROR;
+            }
+
+            pr = pt_array_push(conf->redirects);
+            if (pr == NULL
+                || pt_http_proxy_redirect_default(cf, conf, pr) != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
+        }
+    }
+
+    pt_conf_merge_ptr_value(conf->cookie_domains, prev->cookie_domains, NULL);
+    pt_conf_merge_ptr_value(conf->cookie_paths, prev->cookie_paths, NULL);
 
     if (conf->upstream.upstream == NULL) {
         conf->upstream.upstream = prev->upstream.upstream;
@@ -1387,6 +1827,338 @@ pt_http_proxy_ssl_name(pt_conf_t *cf, void *post, void *data)
     }
 
     return PT_CONF_OK;
+}
+
+
+/* A named capture's variable has a value only once its pattern matched. */
+static pt_int_t
+pt_http_proxy_capture_variable(pt_http_request_t *r,
+    pt_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+
+    return PT_OK;
+}
+
+
+/*
+ * The "~" form of a rule: the pattern compiled, and a variable declared
+ * for each of its named captures.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_regex_compile(pt_conf_t *cf,
+    pt_http_proxy_rewrite_t *pr, pt_str_t *pattern, pt_uint_t caseless)
+{
+    u_char              *entry;
+    pt_int_t             index;
+    pt_str_t             name;
+    pt_uint_t            i;
+    pt_regex_compile_t   rc;
+    pt_http_variable_t  *v;
+
+    pt_memzero(&rc, sizeof(pt_regex_compile_t));
+    rc.pattern = *pattern;
+    rc.pool = cf->pool;
+    rc.caseless = caseless;
+
+    if (pt_regex_compile(&rc) != PT_OK) {
+        pt_conf_error(cf, "%s", rc.err);
+        return PT_ERROR;
+    }
+
+    pr->regex = rc.regex;
+    pr->handler = pt_http_proxy_rewrite_regex;
+
+    if (rc.regex->named_captures == 0) {
+        return PT_OK;
+    }
+
+    pr->named = pt_palloc(cf->pool, rc.regex->named_captures
+                                    * sizeof(pt_http_proxy_named_capture_t));
+    if (pr->named == NULL) {
+        return PT_ERROR;
+    }
+
+    for (i = 0; i < rc.regex->named_captures; i++) {
+        /* PCRE2's table: the group's number in two bytes, then the name */
+        entry = rc.regex->names + i * rc.regex->name_size;
+
+        name.data = entry + 2;
+        name.len = pt_strlen(name.data);
+
+        v = pt_http_add_variable(cf, &name, PT_HTTP_VAR_CHANGEABLE);
+        if (v == NULL) {
+            return PT_ERROR;
+        }
+
+        if (v->get_handler == NULL) {
+            v->get_handler = pt_http_proxy_capture_variable;
+        }
+
+        index = pt_http_get_variable_index(cf, &name);
+        if (index == PT_ERROR) {
+            return PT_ERROR;
+        }
+
+        pr->named[i].capture = (entry[0] << 8) | entry[1];
+        pr->named[i].index = (pt_uint_t) index;
+    }
+
+    pr->nnamed = rc.regex->named_captures;
+
+    return PT_OK;
+}
+
+
+/*
+ * The FROM of a rule: "~regex" (case-sensitive unless caseless), "~*regex"
+ * (without regard to case), or text with variables for handler.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_pattern(pt_conf_t *cf, pt_http_proxy_rewrite_t *pr,
+    pt_str_t *value, pt_uint_t caseless, pt_http_proxy_rewrite_pt handler)
+{
+    pt_str_t                          pattern;
+    pt_http_compile_complex_value_t   ccv;
+
+    if (value->len && value->data[0] == '~') {
+        pattern.data = value->data + 1;
+        pattern.len = value->len - 1;
+
+        if (pattern.len && pattern.data[0] == '*') {
+            pattern.data++;
+            pattern.len--;
+            caseless = 1;
+        }
+
+        return pt_http_proxy_rewrite_regex_compile(cf, pr, &pattern,
+                                                   caseless);
+    }
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = &pr->pattern;
+
+    if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    pr->handler = handler;
+
+    return PT_OK;
+}
+
+
+static pt_int_t
+pt_http_proxy_rewrite_replacement(pt_conf_t *cf, pt_http_proxy_rewrite_t *pr,
+    pt_str_t *value)
+{
+    pt_http_compile_complex_value_t  ccv;
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = &pr->replacement;
+
+    return pt_http_compile_complex_value(&ccv);
+}
+
+
+/* "proxy_redirect default": the URL of proxy_pass becomes the location. */
+static pt_int_t
+pt_http_proxy_redirect_default(pt_conf_t *cf, pt_http_proxy_loc_conf_t *plcf,
+    pt_http_proxy_rewrite_t *pr)
+{
+    u_char  *p;
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+    pr->handler = pt_http_proxy_rewrite_prefix;
+
+    if (plcf->has_uri) {
+        pr->pattern.value = plcf->url;
+        pr->replacement.value = plcf->location;
+        return PT_OK;
+    }
+
+    /* "http://host:port" + "/" becomes "/" */
+    p = pt_pnalloc(cf->pool, plcf->url.len + 1);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    pr->pattern.value.data = p;
+    pr->pattern.value.len = plcf->url.len + 1;
+
+    p = pt_cpymem(p, plcf->url.data, plcf->url.len);
+    *p = '/';
+
+    pt_str_set(&pr->replacement.value, "/");
+
+    return PT_OK;
+}
+
+
+/* proxy_redirect default | off | FROM TO */
+static char *
+pt_http_proxy_redirect(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    pt_str_t                 *value;
+    pt_http_proxy_rewrite_t  *pr;
+
+    value = cf->args->elts;
+
+    if (plcf->redirect == 0) {
+        /* nginx's rule: "off" wins over the whole level */
+        pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"proxy_redirect\" is "
+                          "ignored after \"proxy_redirect off\" on the same "
+                          "level");
+        return PT_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2) {
+        if (pt_str_eq_lit(&value[1], "off")) {
+            if (plcf->redirects) {
+                pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"proxy_redirect off\" "
+                                  "cancels the \"proxy_redirect\" directives "
+                                  "before it on the same level");
+            }
+
+            plcf->redirect = 0;
+            plcf->redirects = NULL;
+            return PT_CONF_OK;
+        }
+
+        if (!pt_str_eq_lit(&value[1], "default")) {
+            pt_conf_error(cf, "invalid parameter \"%.*s\"",
+                          PT_STR_ARG(value[1]));
+            return PT_CONF_ERROR;
+        }
+
+        if (plcf->url.data == NULL) {
+            pt_conf_error(cf, "\"proxy_redirect default\" must come after "
+                          "\"proxy_pass\" in the same location");
+            return PT_CONF_ERROR;
+        }
+    }
+
+    plcf->redirect = 1;
+
+    if (plcf->redirects == NULL) {
+        plcf->redirects = pt_array_create(cf->pool, 2,
+                                          sizeof(pt_http_proxy_rewrite_t));
+        if (plcf->redirects == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    pr = pt_array_push(plcf->redirects);
+    if (pr == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+
+    if (cf->args->nelts == 2) {
+        if (pt_http_proxy_redirect_default(cf, plcf, pr) != PT_OK) {
+            return PT_CONF_ERROR;
+        }
+
+        return PT_CONF_OK;
+    }
+
+    if (pt_http_proxy_rewrite_pattern(cf, pr, &value[1], 0,
+                                      pt_http_proxy_rewrite_prefix)
+        != PT_OK
+        || pt_http_proxy_rewrite_replacement(cf, pr, &value[2]) != PT_OK)
+    {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* proxy_cookie_domain and proxy_cookie_path: off | FROM TO */
+static char *
+pt_http_proxy_cookie_rule(pt_conf_t *cf, pt_command_t *cmd,
+    pt_array_t **rules, pt_uint_t caseless, pt_http_proxy_rewrite_pt handler)
+{
+    pt_str_t                 *value;
+    pt_http_proxy_rewrite_t  *pr;
+
+    value = cf->args->elts;
+
+    if (*rules == NULL) {
+        pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"%.*s\" is ignored after "
+                          "\"%.*s off\" on the same level",
+                          PT_STR_ARG(cmd->name), PT_STR_ARG(cmd->name));
+        return PT_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2) {
+        if (!pt_str_eq_lit(&value[1], "off")) {
+            pt_conf_error(cf, "invalid parameter \"%.*s\"",
+                          PT_STR_ARG(value[1]));
+            return PT_CONF_ERROR;
+        }
+
+        if (*rules != PT_CONF_UNSET_PTR) {
+            pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"%.*s off\" cancels the "
+                              "\"%.*s\" directives before it on the same "
+                              "level", PT_STR_ARG(cmd->name),
+                              PT_STR_ARG(cmd->name));
+        }
+
+        *rules = NULL;
+        return PT_CONF_OK;
+    }
+
+    if (*rules == PT_CONF_UNSET_PTR) {
+        *rules = pt_array_create(cf->pool, 2, sizeof(pt_http_proxy_rewrite_t));
+        if (*rules == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    pr = pt_array_push(*rules);
+    if (pr == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+
+    if (pt_http_proxy_rewrite_pattern(cf, pr, &value[1], caseless, handler)
+        != PT_OK
+        || pt_http_proxy_rewrite_replacement(cf, pr, &value[2]) != PT_OK)
+    {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+static char *
+pt_http_proxy_cookie_domain(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    /* domains are compared without regard to case, "~" included */
+    return pt_http_proxy_cookie_rule(cf, cmd, &plcf->cookie_domains, 1,
+                                     pt_http_proxy_rewrite_domain);
+}
+
+
+static char *
+pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    return pt_http_proxy_cookie_rule(cf, cmd, &plcf->cookie_paths, 0,
+                                     pt_http_proxy_rewrite_prefix);
 }
 
 
