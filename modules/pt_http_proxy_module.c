@@ -37,9 +37,17 @@ struct pt_http_proxy_rewrite_s {
     pt_http_complex_value_t    replacement;
 };
 
+/* a request's proxy_pass with variables, as it came out */
+typedef struct {
+    pt_str_t                   host;        /* $proxy_host */
+    pt_str_t                   port;        /* $proxy_port */
+    pt_str_t                   uri;         /* sent as it is, if any */
+} pt_http_proxy_ctx_t;
+
 typedef struct {
     pt_http_upstream_conf_t    upstream;
 
+    pt_http_complex_value_t   *url_cv;      /* proxy_pass with variables */
     pt_str_t                   url;         /* as written */
     pt_str_t                   host;        /* $proxy_host: Host sent */
     pt_str_t                   port;        /* $proxy_port */
@@ -90,6 +98,8 @@ static char *pt_http_proxy_cookie_domain(pt_conf_t *cf, pt_command_t *cmd,
 static char *pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
+static pt_int_t pt_http_proxy_eval(pt_http_request_t *r,
+    pt_http_proxy_loc_conf_t *plcf);
 static pt_int_t pt_http_proxy_redirect_default(pt_conf_t *cf,
     pt_http_proxy_loc_conf_t *plcf, pt_http_proxy_rewrite_t *pr);
 static pt_int_t pt_http_proxy_rewrite_header(pt_http_request_t *r,
@@ -414,6 +424,14 @@ pt_http_proxy_handler(pt_http_request_t *r)
         u->rewrite_header = pt_http_proxy_rewrite_header;
     }
 
+    if (plcf->url_cv) {
+        rc = pt_http_proxy_eval(r, plcf);
+
+        if (rc != PT_OK) {
+            return rc;
+        }
+    }
+
     if (!plcf->pass_request_body) {
         if (pt_http_discard_request_body(r) != PT_OK) {
             r->keepalive = 0;
@@ -430,6 +448,297 @@ pt_http_proxy_handler(pt_http_request_t *r)
     }
 
     return PT_DONE;
+}
+
+
+/* A host name or address fit to be sent in Host: no spaces, no controls. */
+static pt_uint_t
+pt_http_proxy_valid_host(pt_url_t *u)
+{
+    u_char  ch;
+    size_t  i;
+
+    if (u->host.len == 0 || u->host.len > 255) {
+        return 0;
+    }
+
+    for (i = 0; i < u->host.len; i++) {
+        ch = u->host.data[i];
+
+        if (u->family == AF_INET6) {
+            /* the brackets held an IPv6 address, checked when used */
+            if ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a'
+                                             && (ch | 0x20) <= 'f')
+                || ch == ':' || ch == '.')
+            {
+                continue;
+            }
+
+            return 0;
+        }
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'
+            || ch == '_')
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * proxy_pass with variables: the URL is made for this request. Its host
+ * names an "upstream" block (without a port), the group another proxy_pass
+ * made for that address and port, or is an IP address or a unix: path to
+ * connect to as it is; any other host name would need a resolver at run
+ * time, which Portico does not have yet. Returns PT_OK or a status.
+ */
+static pt_int_t
+pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
+{
+    u_char                       *p;
+    size_t                        add, len;
+    char                          text[PT_INET6_ADDRSTRLEN + 1];
+    pt_str_t                      url, name;
+    pt_url_t                      u;
+    pt_addr_t                     addr;
+    in_port_t                     port;
+    pt_uint_t                     https;
+    pt_sockaddr_t                *sa;
+    pt_http_proxy_ctx_t          *ctx;
+    pt_http_upstream_t           *up;
+    pt_http_upstream_conf_t      *uc;
+    pt_http_upstream_srv_conf_t  *uscf;
+    u_char                        ntop[PT_SOCKADDR_STRLEN];
+
+    if (pt_http_complex_value(r, plcf->url_cv, &url) != PT_OK) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (url.len > 7
+        && pt_strncasecmp(url.data, (u_char *) "http://", 7) == 0)
+    {
+        add = 7;
+        port = 80;
+        https = 0;
+
+    } else if (url.len > 8
+               && pt_strncasecmp(url.data, (u_char *) "https://", 8) == 0)
+    {
+        add = 8;
+        port = 443;
+        https = 1;
+
+    } else {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "invalid URL prefix in \"%.*s\" made by \"proxy_pass\"",
+                     PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (https && plcf->upstream.ssl == NULL) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "\"proxy_pass\" made https URL \"%.*s\" where its "
+                     "scheme was written as http", PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pt_memzero(&u, sizeof(pt_url_t));
+
+    u.url.data = url.data + add;
+    u.url.len = url.len - add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (pt_parse_url(r->pool, &u) != PT_OK) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "%s in URL \"%.*s\" made by \"proxy_pass\"",
+                     u.err ? u.err : "no memory", PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = pt_pcalloc(r->pool, sizeof(pt_http_proxy_ctx_t));
+    uc = pt_palloc(r->pool, sizeof(pt_http_upstream_conf_t));
+    if (ctx == NULL || uc == NULL) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* $proxy_host and $proxy_port are known even when this fails */
+    pt_http_set_ctx(r, ctx, pt_http_proxy_module);
+
+    if (u.family == AF_UNIX) {
+        pt_str_set(&ctx->host, "localhost");
+        pt_str_set(&name, "localhost");
+
+        uscf = pt_http_upstream_find(r, &u);
+
+        if (uscf == NULL) {
+            uscf = pt_http_upstream_create_single(r, &u.host, &u.addrs[0]);
+        }
+
+    } else {
+        if (!pt_http_proxy_valid_host(&u)) {
+            pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                         "invalid host in URL \"%.*s\" made by "
+                         "\"proxy_pass\"", PT_STR_ARG(url));
+            return PT_HTTP_BAD_GATEWAY;
+        }
+
+        name = u.host;
+
+        /* Host as the URL has it: "name", "name:port", "[v6]:port" */
+        len = u.host.len + (u.family == AF_INET6 ? 2 : 0)
+              + (u.no_port || u.port == port ? 0 : 1 + u.port_text.len);
+
+        p = pt_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return PT_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->host.data = p;
+        ctx->host.len = len;
+
+        if (u.family == AF_INET6) {
+            *p++ = '[';
+        }
+
+        p = pt_cpymem(p, u.host.data, u.host.len);
+
+        if (u.family == AF_INET6) {
+            *p++ = ']';
+        }
+
+        if (!u.no_port && u.port != port) {
+            *p++ = ':';
+            p = pt_cpymem(p, u.port_text.data, u.port_text.len);
+        }
+
+        if (u.no_port) {
+            if (https) {
+                pt_str_set(&ctx->port, "443");
+            } else {
+                pt_str_set(&ctx->port, "80");
+            }
+
+        } else {
+            ctx->port = u.port_text;
+        }
+
+        uscf = pt_http_upstream_find(r, &u);
+
+        if (uscf == NULL) {
+            /* an address literal is connected to as it is */
+            sa = pt_pcalloc(r->pool, sizeof(pt_sockaddr_t));
+            if (sa == NULL) {
+                return PT_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            pt_memcpy(text, u.host.data, pt_min(u.host.len, sizeof(text) - 1));
+            text[pt_min(u.host.len, sizeof(text) - 1)] = '\0';
+
+            if (u.host.len < sizeof(text)
+                && inet_pton(AF_INET, text, &sa->sockaddr_in.sin_addr) == 1)
+            {
+                sa->sockaddr_in.sin_family = AF_INET;
+                sa->sockaddr_in.sin_port = htons(u.port);
+                addr.socklen = sizeof(struct sockaddr_in);
+
+            } else if (u.family == AF_INET6 && u.host.len < sizeof(text)
+                       && inet_pton(AF_INET6, text,
+                                    &sa->sockaddr_in6.sin6_addr) == 1)
+            {
+                sa->sockaddr_in6.sin6_family = AF_INET6;
+                sa->sockaddr_in6.sin6_port = htons(u.port);
+                addr.socklen = sizeof(struct sockaddr_in6);
+
+            } else if (u.family == AF_INET6) {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "invalid IPv6 address in URL \"%.*s\" made by "
+                             "\"proxy_pass\"", PT_STR_ARG(url));
+                return PT_HTTP_BAD_GATEWAY;
+
+            } else {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "no resolver defined to resolve \"%.*s\": a "
+                             "\"proxy_pass\" with variables reaches only "
+                             "\"upstream\" groups and IP addresses",
+                             PT_STR_ARG(u.host));
+                return PT_HTTP_BAD_GATEWAY;
+            }
+
+            addr.sockaddr = &sa->sockaddr;
+            addr.name.len = pt_sock_ntop(addr.sockaddr, addr.socklen, ntop,
+                                         sizeof(ntop), 1);
+            addr.name.data = pt_pnalloc(r->pool, addr.name.len);
+            if (addr.name.data == NULL) {
+                return PT_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            pt_memcpy(addr.name.data, ntop, addr.name.len);
+
+            uscf = pt_http_upstream_create_single(r, &u.host, &addr);
+        }
+    }
+
+    if (uscf == NULL) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (u.uri.len) {
+        /*
+         * Sent as it is (nginx's rule), but for the bytes that would break
+         * the request line: spaces, controls and 0x7f up, which no valid
+         * URI has, are percent-encoded. "?args" alone gets a "/".
+         */
+        len = (u.uri.data[0] == '?');
+
+        for (p = u.uri.data; p < u.uri.data + u.uri.len; p++) {
+            len += (*p <= 0x20 || *p >= 0x7f) ? 3 : 1;
+        }
+
+        ctx->uri.data = pt_pnalloc(r->pool, len);
+        if (ctx->uri.data == NULL) {
+            return PT_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->uri.len = len;
+        p = ctx->uri.data;
+
+        if (u.uri.data[0] == '?') {
+            *p++ = '/';
+        }
+
+        for (add = 0; add < u.uri.len; add++) {
+            if (u.uri.data[add] <= 0x20 || u.uri.data[add] >= 0x7f) {
+                *p++ = '%';
+                *p++ = "0123456789ABCDEF"[u.uri.data[add] >> 4];
+                *p++ = "0123456789ABCDEF"[u.uri.data[add] & 0xf];
+
+            } else {
+                *p++ = u.uri.data[add];
+            }
+        }
+    }
+
+    /* this request's own copy of the location's upstream settings */
+    *uc = plcf->upstream;
+    uc->upstream = uscf;
+    uc->ssl = https ? plcf->upstream.ssl : NULL;
+
+    if (uc->ssl_name.len == 0) {
+        uc->ssl_name = name;
+    }
+
+    up = r->upstream;
+    up->conf = uc;
+
+    return PT_OK;
 }
 
 
@@ -476,8 +785,17 @@ static pt_int_t
 pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
     pt_str_t *uri)
 {
-    u_char    *p;
-    size_t     len, loc_len, rest;
+    u_char               *p;
+    size_t                len, loc_len, rest;
+    pt_http_proxy_ctx_t  *ctx;
+
+    ctx = pt_http_get_module_ctx(r, pt_http_proxy_module);
+
+    if (ctx && ctx->uri.len) {
+        /* the URI of a proxy_pass with variables goes as it came out */
+        *uri = ctx->uri;
+        return PT_OK;
+    }
 
     if (!plcf->has_uri) {
         if (!r->internal) {
@@ -1608,9 +1926,10 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_ptr_value(conf->cookie_domains, prev->cookie_domains, NULL);
     pt_conf_merge_ptr_value(conf->cookie_paths, prev->cookie_paths, NULL);
 
-    if (conf->upstream.upstream == NULL) {
+    if (conf->upstream.upstream == NULL && conf->url_cv == NULL) {
         conf->upstream.upstream = prev->upstream.upstream;
         conf->upstream.ssl = prev->upstream.ssl;
+        conf->url_cv = prev->url_cv;
         conf->url = prev->url;
         conf->host = prev->host;
         conf->port = prev->port;
@@ -2037,6 +2356,12 @@ pt_http_proxy_redirect(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             return PT_CONF_ERROR;
         }
 
+        if (plcf->url_cv) {
+            pt_conf_error(cf, "\"proxy_redirect default\" cannot be used "
+                          "with a \"proxy_pass\" with variables");
+            return PT_CONF_ERROR;
+        }
+
         if (plcf->url.data == NULL) {
             pt_conf_error(cf, "\"proxy_redirect default\" must come after "
                           "\"proxy_pass\" in the same location");
@@ -2162,6 +2487,54 @@ pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
+/* proxy_pass with variables: compiled now, made into a URL per request */
+static char *
+pt_http_proxy_pass_variables(pt_conf_t *cf, pt_http_proxy_loc_conf_t *plcf,
+    pt_str_t *url)
+{
+    size_t                            n;
+    pt_uint_t                         http, https;
+    pt_http_core_loc_conf_t          *clcf;
+    pt_http_compile_complex_value_t   ccv;
+
+    /* what comes before the first variable must be, or begin, a scheme */
+    n = pt_strlchr(url->data, url->data + url->len, '$') - url->data;
+
+    http = (pt_strncasecmp(url->data, (u_char *) "http://", pt_min(n, 7))
+            == 0);
+    https = (pt_strncasecmp(url->data, (u_char *) "https://", pt_min(n, 8))
+             == 0);
+
+    if (!http && !https) {
+        pt_conf_error(cf, "invalid URL prefix in \"%.*s\"", PT_STR_ARG(*url));
+        return PT_CONF_ERROR;
+    }
+
+    /* a scheme still to come from a variable may be https */
+    plcf->https = https;
+
+    plcf->url_cv = pt_palloc(cf->pool, sizeof(pt_http_complex_value_t));
+    if (plcf->url_cv == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = url;
+    ccv.complex_value = plcf->url_cv;
+
+    if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    clcf = pt_http_conf_get_module_loc_conf(cf, pt_http_core_module);
+
+    clcf->handler = pt_http_proxy_handler;
+
+    return PT_CONF_OK;
+}
+
+
 /* proxy_pass http://HOST[:PORT][/URI] | http://unix:/PATH:[/URI] | http://UPSTREAM */
 static char *
 pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
@@ -2173,12 +2546,16 @@ pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     pt_url_t                   u;
     pt_http_core_loc_conf_t   *clcf;
 
-    if (plcf->upstream.upstream) {
+    if (plcf->upstream.upstream || plcf->url_cv) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
     url = value[1];
+
+    if (pt_strlchr(url.data, url.data + url.len, '$')) {
+        return pt_http_proxy_pass_variables(cf, plcf, &url);
+    }
 
     if (url.len > 7 && pt_strncasecmp(url.data, (u_char *) "http://", 7) == 0)
     {
@@ -2192,12 +2569,6 @@ pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
     } else {
         pt_conf_error(cf, "invalid URL prefix in \"%.*s\"", PT_STR_ARG(url));
-        return PT_CONF_ERROR;
-    }
-
-    if (pt_strlchr(url.data, url.data + url.len, '$')) {
-        pt_conf_error(cf, "variables in \"proxy_pass\" are not supported "
-                      "yet: \"%.*s\"", PT_STR_ARG(url));
         return PT_CONF_ERROR;
     }
 
@@ -2321,11 +2692,25 @@ pt_http_proxy_host_variable(pt_http_request_t *r,
     pt_http_variable_value_t *v, uintptr_t data)
 {
     pt_str_t                  *s;
+    pt_http_proxy_ctx_t       *ctx;
     pt_http_proxy_loc_conf_t  *plcf;
 
     plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
 
-    s = data ? &plcf->port : &plcf->host;
+    if (plcf->url_cv) {
+        /* made per request: known once the request went to the proxy */
+        ctx = pt_http_get_module_ctx(r, pt_http_proxy_module);
+
+        if (ctx == NULL) {
+            v->not_found = 1;
+            return PT_OK;
+        }
+
+        s = data ? &ctx->port : &ctx->host;
+
+    } else {
+        s = data ? &plcf->port : &plcf->host;
+    }
 
     if (s->data == NULL) {
         v->not_found = 1;

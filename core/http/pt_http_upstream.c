@@ -584,6 +584,116 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
 }
 
 
+/*
+ * For a proxy_pass with variables, per request: the group whose name (an
+ * "upstream" block, with no port in u) or address (the implicit group of
+ * another proxy_pass, with the same port) u names, or NULL.
+ */
+pt_http_upstream_srv_conf_t *
+pt_http_upstream_find(pt_http_request_t *r, pt_url_t *u)
+{
+    pt_uint_t                       i;
+    in_port_t                       port;
+    pt_http_upstream_srv_conf_t   **uscfp;
+    pt_http_upstream_main_conf_t   *umcf;
+
+    umcf = pt_http_get_module_main_conf(r, pt_http_upstream_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->peers == NULL) {
+            continue;
+        }
+
+        if (u->family == AF_UNIX || uscfp[i]->is_unix) {
+            if (u->family == AF_UNIX && uscfp[i]->is_unix
+                && pt_str_eq(&uscfp[i]->host, &u->host))
+            {
+                return uscfp[i];
+            }
+
+            continue;
+        }
+
+        if (!pt_str_caseeq(&uscfp[i]->host, &u->host)) {
+            continue;
+        }
+
+        if (!uscfp[i]->implicit) {
+            if (u->no_port) {
+                return uscfp[i];
+            }
+
+            continue;
+        }
+
+        /* an implicit group without a port was made for port 80 */
+        port = uscfp[i]->port ? uscfp[i]->port : 80;
+
+        if (port == u->port) {
+            return uscfp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A group of the one address addr, in r's pool, for a proxy_pass with
+ * variables that names an address no group has. It keeps no idle
+ * connections and no failure score.
+ */
+pt_http_upstream_srv_conf_t *
+pt_http_upstream_create_single(pt_http_request_t *r, pt_str_t *host,
+    pt_addr_t *addr)
+{
+    pt_pool_cleanup_t             *cln;
+    pt_http_upstream_rr_peer_t    *peer;
+    pt_http_upstream_rr_peers_t   *peers;
+    pt_http_upstream_srv_conf_t   *uscf;
+
+    uscf = pt_pcalloc(r->pool, sizeof(pt_http_upstream_srv_conf_t));
+    peers = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peers_t));
+    peer = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peer_t));
+    cln = pt_pool_cleanup_add(r->pool, 0);
+
+    if (uscf == NULL || peers == NULL || peer == NULL || cln == NULL) {
+        return NULL;
+    }
+
+    peer->sockaddr = addr->sockaddr;
+    peer->socklen = addr->socklen;
+    peer->name = addr->name;
+    peer->weight = 1;
+    peer->effective_weight = 1;
+    peer->max_fails = 1;
+    peer->fail_timeout = 10;
+
+    peers->number = 1;
+    peers->total_weight = 1;
+    peers->peer = peer;
+    peers->name = &uscf->host;
+
+    /* a TLS session kept for the peer goes with the request */
+    cln->handler = pt_http_upstream_free_sessions;
+    cln->data = peers;
+
+    uscf->host = *host;
+    uscf->peers = peers;
+    uscf->implicit = 1;
+    uscf->is_unix = (addr->sockaddr->sa_family == AF_UNIX);
+    uscf->keepalive_timeout = 60000;
+    uscf->keepalive_requests = 1000;
+    uscf->keepalive_time = 3600000;
+    pt_queue_init(&uscf->cache);
+
+    return uscf;
+}
+
+
 /* the round-robin balancer */
 
 /*

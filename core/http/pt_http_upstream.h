@@ -201,6 +201,10 @@ pt_int_t pt_http_upstream_create(pt_http_request_t *r);
 void pt_http_upstream_init(pt_http_request_t *r);
 pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
     pt_str_t *lowcase_name);
+pt_http_upstream_srv_conf_t *pt_http_upstream_find(pt_http_request_t *r,
+    pt_url_t *u);
+pt_http_upstream_srv_conf_t *pt_http_upstream_create_single(
+    pt_http_request_t *r, pt_str_t *host, pt_addr_t *addr);
 
 extern pt_module_t  pt_http_upstream_module;
 
