@@ -26,6 +26,17 @@ typedef struct pt_http_upstream_srv_conf_s  pt_http_upstream_srv_conf_t;
 #define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
 #define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
 
+/* response header fields proxy_ignore_headers may name */
+#define PT_HTTP_UPSTREAM_IGN_XA_REDIRECT    0x00000002
+#define PT_HTTP_UPSTREAM_IGN_XA_EXPIRES     0x00000004
+#define PT_HTTP_UPSTREAM_IGN_EXPIRES        0x00000008
+#define PT_HTTP_UPSTREAM_IGN_CACHE_CONTROL  0x00000010
+#define PT_HTTP_UPSTREAM_IGN_SET_COOKIE     0x00000020
+#define PT_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE  0x00000040
+#define PT_HTTP_UPSTREAM_IGN_XA_BUFFERING   0x00000080
+#define PT_HTTP_UPSTREAM_IGN_XA_CHARSET     0x00000100
+#define PT_HTTP_UPSTREAM_IGN_VARY           0x00000200
+
 #include "pt_http_upstream_round_robin.h"
 
 /* one server of a group, as configured */
@@ -48,6 +59,7 @@ typedef struct {
 struct pt_http_upstream_srv_conf_s {
     pt_str_t                      host;         /* group name or address */
     in_port_t                     port;
+    in_port_t                     default_port; /* implicit: the scheme's */
     pt_array_t                   *servers;      /* pt_http_upstream_server_t */
     pt_http_upstream_rr_peers_t  *peers;
     pt_http_upstream_balancer_t  *balancer;     /* round robin if NULL */
@@ -95,6 +107,9 @@ typedef struct {
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
     pt_hash_t                     hide_hash;    /* of hide_headers */
     pt_array_t                   *pass_headers;
+
+    pt_flag_t                     intercept_errors;
+    pt_uint_t                     ignore_headers; /* PT_HTTP_UPSTREAM_IGN_* */
 } pt_http_upstream_conf_t;
 
 /* the response head, as the upstream sent it */
@@ -123,6 +138,8 @@ typedef struct {
 } pt_http_upstream_state_t;
 
 typedef pt_int_t (*pt_http_upstream_handler_pt)(pt_http_request_t *r);
+typedef pt_int_t (*pt_http_upstream_header_pt)(pt_http_request_t *r,
+    pt_table_elt_t *h);
 
 struct pt_http_upstream_s {
     pt_http_upstream_conf_t        *conf;
@@ -155,6 +172,8 @@ struct pt_http_upstream_s {
 
     pt_http_upstream_handler_pt     create_request;
     pt_http_upstream_handler_pt     process_header; /* the proxy's */
+    pt_http_upstream_header_pt      rewrite_header; /* may change a field
+                                                       the client gets */
 
     pt_str_t                        uri;            /* sent upstream */
 
@@ -181,6 +200,10 @@ pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
     pt_uint_t hash, pt_str_t *lowcase_name);
 pt_int_t pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
     pt_http_upstream_conf_t *conf);
+pt_http_upstream_srv_conf_t *pt_http_upstream_find(pt_http_request_t *r,
+    pt_url_t *u);
+pt_http_upstream_srv_conf_t *pt_http_upstream_create_single(
+    pt_http_request_t *r, pt_str_t *host, pt_addr_t *addr);
 
 extern pt_module_t  pt_http_upstream_module;
 

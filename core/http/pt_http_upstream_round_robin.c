@@ -18,7 +18,8 @@ pt_http_upstream_balancer_t  pt_http_upstream_round_robin = {
 };
 
 
-static void
+/* A pool cleanup: the TLS sessions kept for a group's peers. */
+void
 pt_http_upstream_free_sessions(void *data)
 {
     pt_uint_t                     i;

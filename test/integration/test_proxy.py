@@ -1554,8 +1554,8 @@ def conf_error(tmp_path, text):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("server { location / { proxy_pass http://$host; } }",
-     r'variables in "proxy_pass" are not supported'),
+    ("server { location / { proxy_pass ftp://$host; } }",
+     r'invalid URL prefix in "ftp://\$host"'),
     ("server { location ~ ^/x { proxy_pass http://127.0.0.1:1/y; } }",
      r'"proxy_pass" cannot have a URI part in a location given by a '
      r'regular expression'),
