@@ -23,7 +23,7 @@
 
 
 #define PT_RESOLVER_MAX_ADDRS       64      /* kept per family and answer */
-#define PT_RESOLVER_MAX_QUERIES     1024    /* names in flight per worker */
+#define PT_RESOLVER_MAX_QUERIES     1024    /* in flight, per process */
 #define PT_RESOLVER_TRY_TIMEOUT     2000    /* ms before c-ares asks again */
 #define PT_RESOLVER_TRIES           3
 #define PT_RESOLVER_NEGATIVE_VALID  10      /* s, for failures */
@@ -395,31 +395,28 @@ pt_resolver_free_ctx(pt_resolver_ctx_t *ctx)
 static pt_int_t
 pt_resolver_literal(pt_resolver_ctx_t *ctx)
 {
-    struct in_addr   in;
-    struct in6_addr  in6;
+    pt_int_t              rc;
+    struct in_addr        in;
+    struct in6_addr       in6;
+    struct ares_addrttl   a;
+    struct ares_addr6ttl  a6;
 
     if (inet_pton(AF_INET, (char *) ctx->name.data, &in) == 1) {
-        struct ares_addrttl  a;
-
         a.ipaddr = in;
         a.ttl = PT_RESOLVER_LITERAL_VALID;
-
-        if (pt_resolver_add_addrs(ctx, PT_RESOLVER_INET, &a, 1) != PT_OK) {
-            ctx->error = ARES_ENOMEM;
-        }
+        rc = pt_resolver_add_addrs(ctx, PT_RESOLVER_INET, &a, 1);
 
     } else if (inet_pton(AF_INET6, (char *) ctx->name.data, &in6) == 1) {
-        struct ares_addr6ttl  a6;
-
         pt_memcpy(&a6.ip6addr, &in6, sizeof(struct in6_addr));
         a6.ttl = PT_RESOLVER_LITERAL_VALID;
-
-        if (pt_resolver_add_addrs(ctx, PT_RESOLVER_INET6, &a6, 1) != PT_OK) {
-            ctx->error = ARES_ENOMEM;
-        }
+        rc = pt_resolver_add_addrs(ctx, PT_RESOLVER_INET6, &a6, 1);
 
     } else {
         return PT_DECLINED;
+    }
+
+    if (rc != PT_OK) {
+        ctx->error = ARES_ENOMEM;
     }
 
     pt_resolver_finish(ctx);

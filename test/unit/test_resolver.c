@@ -7,15 +7,15 @@
  * same port for answers too large for UDP. The loop is then stepped until
  * the resolver's handler has run.
  *
- * Covered: A and AAAA answers (order, TTLs, valid=, ipv4=/ipv6=off), a
- * record changed between queries, NXDOMAIN and "no data" (PT_DECLINED),
- * SERVFAIL, a server that never answers (resolver_timeout), a malformed
- * answer, a short and an empty datagram, an unreachable server, failover to
- * a second server, a truncated UDP answer retried over TCP, address
- * literals and invalid names, the handler never running inside
- * pt_resolve_name(), cancelling in flight (and c-ares's sockets closing
- * once nobody waits), the limit of queries in flight, and process exit with
- * a query under way.
+ * Covered: the channel's servers are the directive's only; A and AAAA
+ * answers (order, TTLs, valid=, ipv4=/ipv6=off); a record changed between
+ * queries; NXDOMAIN and "no data" (PT_DECLINED); SERVFAIL; a server that
+ * never answers (resolver_timeout); a malformed answer, a short and an
+ * empty datagram; an unreachable server and failover to a second one; a
+ * truncated UDP answer retried over TCP; address literals and invalid
+ * names; the handler never running inside pt_resolve_name(); cancelling
+ * in flight (and c-ares's sockets closing once nobody waits); the limit of
+ * queries in flight; process exit with a query under way.
  */
 #include "pt_http.h"
 
@@ -753,6 +753,49 @@ wait_idle(void)
 /* tests */
 
 static void
+test_servers_are_the_directives(void **state)
+{
+    char                         text[64];
+    pt_uint_t                    n;
+    struct ares_addr_port_node  *servers, *node;
+
+    (void) state;
+
+    start("127.0.0.1:%d [::1]:5353");
+
+    /* the channel comes with the first query */
+    assert_null(tc.resolver->worker);
+    resolve_wait("192.0.2.1", 1000);
+    assert_non_null(tc.resolver->worker);
+
+    /* those two, and none from resolv.conf or c-ares's defaults */
+    assert_int_equal(ares_get_servers_ports(tc.resolver->worker->channel,
+                                            &servers), ARES_SUCCESS);
+    n = 0;
+
+    for (node = servers; node; node = node->next) {
+        assert_non_null(inet_ntop(node->family, &node->addr, text,
+                                  sizeof(text)));
+
+        if (n == 0) {
+            assert_string_equal(text, "127.0.0.1");
+            assert_int_equal(node->udp_port, tc.port);
+            assert_int_equal(node->tcp_port, tc.port);
+
+        } else {
+            assert_string_equal(text, "::1");
+            assert_int_equal(node->udp_port, 5353);
+        }
+
+        n++;
+    }
+
+    ares_free_data(servers);
+    assert_int_equal(n, 2);
+}
+
+
+static void
 test_a_and_aaaa(void **state)
 {
     (void) state;
@@ -1264,6 +1307,8 @@ int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        cmocka_unit_test_setup_teardown(test_servers_are_the_directives,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_and_aaaa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv4_off, setup, teardown),
