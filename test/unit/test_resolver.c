@@ -15,7 +15,8 @@
  * truncated UDP answer retried over TCP; address literals and invalid
  * names; the handler never running inside pt_resolve_name(); cancelling
  * in flight (and c-ares's sockets closing once nobody waits); the limit of
- * queries in flight; process exit with a query under way.
+ * queries in flight; no connection free for c-ares's socket; process exit
+ * with a query under way.
  */
 #include "pt_http.h"
 
@@ -68,6 +69,7 @@ typedef struct {
     pt_uint_t        tcp_queries;
 
     pt_resolver_t   *resolver;
+    pt_uint_t        connections;   /* worker_connections */
 
     /* what the handler saw */
     pt_uint_t        calls;
@@ -518,12 +520,12 @@ start(const char *args)
     /* the configuration */
     snprintf(resolver, sizeof(resolver), args, (int) tc.port, (int) tc.port);
     snprintf(conf, sizeof(conf),
-             "events { worker_connections 64; }\n"
+             "events { worker_connections %u; }\n"
              "http {\n"
              "    access_log off;\n"
              "    resolver %s;\n"
              "    server { listen 127.0.0.1:9; }\n"
-             "}\n", resolver);
+             "}\n", (unsigned) tc.connections, resolver);
 
     snprintf(path, sizeof(path), "%s/portico.conf", tc.dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -588,6 +590,7 @@ setup(void **state)
     tc.last = NULL;
     tc.udp = -1;
     tc.tcp = -1;
+    tc.connections = 64;
 
     return 0;
 }
@@ -1135,6 +1138,26 @@ test_truncated_over_tcp(void **state)
 
 
 static void
+test_no_free_connection(void **state)
+{
+    (void) state;
+
+    /* the test server's two sockets take every connection */
+    tc.connections = 2;
+    start("127.0.0.1:%d");
+
+    dns_add("crowded.test", 1, "192.0.2.1", 30);
+
+    /* c-ares fails at once, inside ares_query(): the handler comes later */
+    resolve_wait("crowded.test", 5000);
+
+    assert_int_equal(tc.state, PT_ERROR);
+    assert_int_equal(tc.udp_queries[0] + tc.udp_queries[1], 0);
+    wait_idle();
+}
+
+
+static void
 test_literal(void **state)
 {
     (void) state;
@@ -1326,6 +1349,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_over_tcp, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_free_connection, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup,
