@@ -12,7 +12,8 @@
  * queries; NXDOMAIN and "no data" (PT_DECLINED); SERVFAIL; a server that
  * never answers (resolver_timeout); a malformed answer, a short and an
  * empty datagram; an unreachable server and failover to a second one; a
- * truncated UDP answer retried over TCP; address literals and invalid
+ * truncated UDP answer retried over TCP; 300 answers damaged at random
+ * (a header flag, bytes, noise); address literals and invalid
  * names; the handler never running inside pt_resolve_name(); cancelling
  * in flight (and c-ares's sockets closing once nobody waits); the limit of
  * queries in flight; no connection free for c-ares's socket; process exit
@@ -40,7 +41,8 @@ typedef enum {
     DNS_BAD_RR,         /* an answer record cut short */
     DNS_SHORT,          /* 5 bytes */
     DNS_EMPTY,          /* a datagram of 0 bytes */
-    DNS_TRUNCATE        /* TC on UDP; TCP answers from the records */
+    DNS_TRUNCATE,       /* TC on UDP; TCP answers from the records */
+    DNS_RANDOM          /* answers from the records, at random damaged */
 } dns_mode_e;
 
 typedef struct {
@@ -249,6 +251,46 @@ dns_answer(const u_char *query, size_t len, u_char *out, size_t size,
         *p++ = (u_char) qtype;
     }
 
+    if (tc.mode == DNS_RANDOM) {
+        switch (random() % 3) {
+
+        case 0:
+            /* as it is */
+            break;
+
+        case 1:
+            /* a few bytes after the question changed */
+            for (i = 0; i < 3 && p > out + qend; i++) {
+                out[qend + random() % (p - out - qend)] = (u_char) random();
+            }
+
+            break;
+
+        default:
+            /* noise of any length after the question, with name pointers */
+            n = (size_t) (random() % 300);
+            assert_true(qend + n <= size);
+            out[7] = (u_char) (random() % 8);
+            out[9] = (u_char) (random() % 3);
+
+            for (i = 0; i < n; i++) {
+                out[qend + i] = (i % 16 == 0 && random() % 2)
+                                ? 0xc0 : (u_char) random();
+            }
+
+            p = out + qend + n;
+        }
+
+        /* and sometimes the flags: TC, the rcode */
+        if (random() % 8 == 0) {
+            out[2] |= 0x02;
+        }
+
+        if (random() % 8 == 0) {
+            out[3] = 0x80 | (random() % 6);
+        }
+    }
+
     if (!tcp && (tc.mode == DNS_TRUNCATE || p - out > 512)) {
         /* too large for UDP: the header and the question, with TC */
         out[2] |= 0x02;
@@ -300,6 +342,7 @@ dns_tcp_client_handler(pt_event_t *ev)
 {
     ssize_t           n, m;
     size_t            len;
+    u_char           *p;
     pt_connection_t  *c;
     u_char            buf[2048], out[4096 + 2];
 
@@ -310,7 +353,7 @@ dns_tcp_client_handler(pt_event_t *ev)
     c = ev->data;
 
     for ( ;; ) {
-        /* the tests' queries are small: each arrives in one read */
+        /* the tests' queries are small: none is split between reads */
         n = recv(c->fd, buf, sizeof(buf), 0);
 
         if (n == -1 && errno == EAGAIN) {
@@ -322,18 +365,21 @@ dns_tcp_client_handler(pt_event_t *ev)
             return;
         }
 
-        assert_true(n >= 2);
-        len = ((size_t) buf[0] << 8) | buf[1];
-        assert_int_equal((size_t) n, len + 2);
+        /* one read may hold several queries */
+        for (p = buf; p < buf + n; p += len + 2) {
+            assert_true(buf + n - p >= 2);
+            len = ((size_t) p[0] << 8) | p[1];
+            assert_true((size_t) (buf + n - p) >= len + 2);
 
-        m = dns_answer(buf + 2, len, out + 2, sizeof(out) - 2, 1);
-        if (m < 0) {
-            continue;
+            m = dns_answer(p + 2, len, out + 2, sizeof(out) - 2, 1);
+            if (m < 0) {
+                continue;
+            }
+
+            out[0] = (u_char) (m >> 8);
+            out[1] = (u_char) m;
+            assert_int_equal(send(c->fd, out, (size_t) m + 2, 0), m + 2);
         }
-
-        out[0] = (u_char) (m >> 8);
-        out[1] = (u_char) m;
-        assert_int_equal(send(c->fd, out, (size_t) m + 2, 0), m + 2);
     }
 }
 
@@ -1158,6 +1204,49 @@ test_no_free_connection(void **state)
 
 
 static void
+test_random_answers(void **state)
+{
+    char       name[32];
+    pt_uint_t  i, outcomes[3];
+
+    (void) state;
+
+    start("127.0.0.1:%d");
+
+    tc.mode = DNS_RANDOM;
+    srandom(20261123);
+    pt_memzero(outcomes, sizeof(outcomes));
+
+    /* whatever comes back, one outcome each, and nothing crashes */
+    for (i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "r%u.test", (unsigned) i);
+        dns_add(name, 1, "192.0.2.1", 30);
+        dns_add(name, 28, "2001:db8::1", 30);
+        resolve_wait(name, 3000);
+        tc.nrecords = 0;
+
+        switch (tc.state) {
+        case PT_OK:
+            assert_true(tc.naddrs > 0);
+            outcomes[0]++;
+            break;
+        case PT_DECLINED:
+            assert_int_equal(tc.naddrs, 0);
+            outcomes[1]++;
+            break;
+        default:
+            assert_int_equal(tc.state, PT_ERROR);
+            assert_int_equal(tc.naddrs, 0);
+            outcomes[2]++;
+        }
+    }
+
+    assert_true(outcomes[0] > 0 && outcomes[2] > 0);
+    wait_idle();
+}
+
+
+static void
 test_literal(void **state)
 {
     (void) state;
@@ -1351,6 +1440,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_truncated_over_tcp, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_free_connection, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_random_answers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_literal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup,
