@@ -295,6 +295,26 @@ pt_resolve_name(pt_resolver_ctx_t *ctx)
         return PT_ERROR;
     }
 
+    ctx->pool->log = ctx->log;
+
+    ctx->event.data = ctx;
+    ctx->event.handler = pt_resolver_ctx_handler;
+    ctx->event.log = ctx->log;
+    ctx->event.cancelable = 1;
+
+    if (ctx->name.len == 0
+        || pt_strlen(ctx->name.data) != ctx->name.len)
+    {
+        ctx->state = PT_DECLINED;
+        ctx->err = "invalid host name";
+        ctx->valid = r->valid ? r->valid : PT_RESOLVER_NEGATIVE_VALID;
+        goto answered;
+    }
+
+    if (pt_resolver_literal(ctx) == PT_OK) {
+        goto answered;
+    }
+
     if (w->nqueries >= r->max_queries) {
         pt_log_error(PT_LOG_ERR, ctx->log, 0,
                      "%lu DNS queries are in flight, not resolving \"%s\"",
@@ -303,32 +323,8 @@ pt_resolve_name(pt_resolver_ctx_t *ctx)
     }
 
     ctx->started = 1;
-    ctx->pool->log = ctx->log;
-
-    ctx->event.data = ctx;
-    ctx->event.handler = pt_resolver_ctx_handler;
-    ctx->event.log = ctx->log;
-    ctx->event.cancelable = 1;
-
     ctx->worker = w;
     pt_queue_insert_tail(&w->ctxs, &ctx->queue);
-
-    if (ctx->name.len == 0
-        || pt_strlen(ctx->name.data) != ctx->name.len)
-    {
-        ctx->finished = 1;
-        ctx->state = PT_DECLINED;
-        ctx->err = "invalid host name";
-        ctx->valid = r->valid ? r->valid : PT_RESOLVER_NEGATIVE_VALID;
-        pt_post_event(&ctx->event, &pt_posted_events);
-        return PT_OK;
-    }
-
-    if (pt_resolver_literal(ctx) == PT_OK) {
-        ctx->finished = 1;
-        pt_post_event(&ctx->event, &pt_posted_events);
-        return PT_OK;
-    }
 
     pt_event_add_timer(&ctx->event, ctx->timeout);
 
@@ -347,6 +343,17 @@ pt_resolve_name(pt_resolver_ctx_t *ctx)
     }
 
     pt_resolver_set_timer(w);
+
+    return PT_OK;
+
+answered:
+
+    /* no query needed: the outcome is posted all the same */
+    ctx->started = 1;
+    ctx->finished = 1;
+    ctx->worker = w;
+    pt_queue_insert_tail(&w->ctxs, &ctx->queue);
+    pt_post_event(&ctx->event, &pt_posted_events);
 
     return PT_OK;
 }
