@@ -108,11 +108,13 @@ pt_resolver_t *pt_resolver_create(pt_conf_t *cf, pt_str_t *args,
 pt_resolver_ctx_t *pt_resolve_start(pt_resolver_t *r, pt_str_t *name);
 
 /*
- * Starts resolving. PT_OK: the handler will be called once, later, from
- * the event loop. PT_ERROR: nothing was started (no memory, c-ares could
- * not start, too many queries in flight), which was logged; the handler
- * will not be called and the caller still frees the ctx with
- * pt_resolve_name_done(). An address literal resolves to itself.
+ * Starts resolving, in a worker process: the first query of a resolver in
+ * a process creates its c-ares channel there, so never call it before
+ * fork(). PT_OK: the handler will be called once, later, from the event
+ * loop. PT_ERROR: nothing was started (no memory, c-ares could not start,
+ * too many queries in flight), which was logged; the handler will not be
+ * called and the caller still frees the ctx with pt_resolve_name_done().
+ * An address literal resolves to itself, valid for a day, with no query.
  */
 pt_int_t pt_resolve_name(pt_resolver_ctx_t *ctx);
 
