@@ -12,12 +12,12 @@
  * queries; NXDOMAIN and "no data" (PT_DECLINED); SERVFAIL; a server that
  * never answers (resolver_timeout); a malformed answer, a short and an
  * empty datagram; an unreachable server and failover to a second one; a
- * truncated UDP answer retried over TCP; 300 answers damaged at random
- * (a header flag, bytes, noise); address literals and invalid
- * names; the handler never running inside pt_resolve_name(); cancelling
- * in flight (and c-ares's sockets closing once nobody waits); the limit of
- * queries in flight; no connection free for c-ares's socket; process exit
- * with a query under way.
+ * truncated UDP answer retried over TCP; 300 answers damaged at random (a
+ * header flag, bytes, noise); address literals and invalid names; the
+ * handler never running inside pt_resolve_name(); cancelling in flight
+ * (and c-ares's sockets closing once nobody waits); connections closed by
+ * worker_shutdown_timeout; the limit of queries in flight; no connection
+ * free for c-ares's socket; process exit with a query under way.
  */
 #include "pt_http.h"
 
@@ -1332,6 +1332,42 @@ test_cancel_keeps_others(void **state)
 
 
 static void
+test_forced_close(void **state)
+{
+    pt_queue_t       *q;
+    pt_connection_t  *c;
+
+    (void) state;
+
+    start("127.0.0.1:%d");
+
+    tc.mode = DNS_DROP;
+
+    (void) resolve("stuck.test", 5000);
+
+    while (tc.udp_queries[0] + tc.udp_queries[1] < 2) {
+        run_until(NULL, 10);
+    }
+
+    /* worker_shutdown_timeout closes every connection this way */
+    q = pt_queue_head(&tc.resolver->worker->conns);
+    c = pt_queue_data(q, pt_connection_t, queue);
+    c->close = 1;
+    c->error = 1;
+    c->read->handler(c->read);
+
+    /* the sockets are gone at once; the waiting handler learns it later */
+    assert_true(pt_queue_empty(&tc.resolver->worker->conns));
+    assert_int_equal(tc.calls, 0);
+
+    run_until(&tc.calls, 1000);
+    assert_int_equal(tc.calls, 1);
+    assert_int_equal(tc.state, PT_ERROR);
+    wait_idle();
+}
+
+
+static void
 test_max_queries(void **state)
 {
     pt_str_t            s;
@@ -1452,6 +1488,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel_keeps_others, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_forced_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handler_keeps_ctx, setup,
                                         teardown),
