@@ -199,7 +199,7 @@ struct pt_http_core_loc_conf_s {
 
     pt_array_t               *error_pages;  /* of pt_http_err_page_t */
 
-    pt_resolver_t            *resolver;     /* NULL: none */
+    pt_resolver_t            *resolver;     /* pt_http_core_get_resolver() */
     pt_msec_t                 resolver_timeout;
 
     pt_log_t                 *error_log;
