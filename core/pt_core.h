@@ -130,6 +130,7 @@ void pt_assert_failed(const char *expr, const char *file, int line)
 #include "pt_event.h"
 #include "pt_event_timer.h"
 #include "pt_connection.h"
+#include "pt_resolver.h"
 #include "pt_os.h"
 
 #endif /* PT_CORE_H */

@@ -71,6 +71,9 @@ void pt_process_events_and_timers(pt_cycle_t *cycle);
 
 /* Registers a connection's fd once (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET). */
 pt_int_t pt_event_add_conn(pt_connection_t *c);
+/* Level-triggered registration for PT_READ_EVENT|PT_WRITE_EVENT (0: none)
+ * of a socket a library reads by itself. */
+pt_int_t pt_event_set_conn_level(pt_connection_t *c, pt_uint_t events);
 /* Level-triggered registration of a listening socket's accept event. */
 pt_int_t pt_event_add_listen(pt_event_t *ev, pt_fd_t fd);
 pt_int_t pt_event_del_listen(pt_event_t *ev, pt_fd_t fd);

@@ -75,6 +75,46 @@ pt_event_add_conn(pt_connection_t *c)
 }
 
 
+/*
+ * A socket that a library owns and reads by itself (c-ares) is registered
+ * level-triggered, for what the library waits for: the library may stop
+ * reading before EAGAIN, which an edge would never report again. events
+ * is PT_READ_EVENT and/or PT_WRITE_EVENT; 0 unregisters the socket.
+ */
+pt_int_t
+pt_event_set_conn_level(pt_connection_t *c, pt_uint_t events)
+{
+    int                 op;
+    struct epoll_event  ee;
+
+    if (events == 0) {
+        if (!c->read->active && !c->write->active) {
+            return PT_OK;
+        }
+
+        op = EPOLL_CTL_DEL;
+
+    } else {
+        op = (c->read->active || c->write->active) ? EPOLL_CTL_MOD
+                                                   : EPOLL_CTL_ADD;
+    }
+
+    ee.events = ((events & PT_READ_EVENT) ? EPOLLIN : 0)
+                | ((events & PT_WRITE_EVENT) ? EPOLLOUT : 0);
+    ee.data.ptr = (void *) ((uintptr_t) c | c->read->instance);
+
+    if (epoll_ctl(ep, op, c->fd, &ee) == -1) {
+        pt_log_error(PT_LOG_ALERT, c->log, errno,
+                     "epoll_ctl(%d, %d) failed", op, c->fd);
+        return PT_ERROR;
+    }
+
+    c->read->active = (events & PT_READ_EVENT) ? 1 : 0;
+    c->write->active = (events & PT_WRITE_EVENT) ? 1 : 0;
+
+    return PT_OK;
+}
+
 
 pt_int_t
 pt_event_add_listen(pt_event_t *ev, pt_fd_t fd)

@@ -27,13 +27,8 @@
 #include <brotli/encode.h>
 
 
-#define PT_HTTP_BROTLI_FILE_CHUNK             65536
 #define PT_HTTP_BROTLI_BUF_SIZE               8192
 #define PT_HTTP_BROTLI_BUFS                   16
-
-#define PT_HTTP_BROTLI_PROCESS                0
-#define PT_HTTP_BROTLI_FLUSH                  1
-#define PT_HTTP_BROTLI_FINISH                 2
 
 
 typedef struct {
@@ -62,20 +57,13 @@ typedef struct {
     pt_http_request_t    *request;
     pt_http_brotli_mem_t  mem;          /* sentinel of the encoder's blocks */
     size_t                mem_size;     /* bytes the encoder holds */
-    pt_chain_t           *in;           /* input not compressed yet */
-    pt_chain_t           *free;         /* output buffers to reuse */
-    pt_chain_t           *busy;         /* output buffers passed on */
-    pt_chain_t           *out;          /* the output buffer being filled */
-    pt_chain_t          **last_out;     /* where this round's output goes */
-    pt_uint_t             nout;         /* buffers output this round */
-    u_char               *file_buf;     /* a piece of a file buffer */
-    u_char               *file_pos;
-    u_char               *file_last;
-    unsigned              done:1;
+    pt_http_codec_t       codec;
 } pt_http_brotli_ctx_t;
 
 
 static void *pt_http_brotli_create_conf(pt_conf_t *cf);
+static pt_int_t pt_http_brotli_compress(pt_http_request_t *r,
+    pt_http_codec_t *codec, u_char **pos, u_char *last, pt_uint_t op);
 static char *pt_http_brotli_merge_conf(pt_conf_t *cf, void *parent,
     void *child);
 static pt_int_t pt_http_brotli_init(pt_conf_t *cf);
@@ -326,6 +314,13 @@ pt_http_brotli_header_filter(pt_http_request_t *r)
     ctx->mem.next = &ctx->mem;
     ctx->mem.prev = &ctx->mem;
 
+    ctx->codec.run = pt_http_brotli_compress;
+    ctx->codec.next = pt_http_next_body_filter;
+    ctx->codec.data = ctx;
+    ctx->codec.tag = (pt_buf_tag_t) &pt_http_brotli_module;
+    ctx->codec.bufs.num = PT_HTTP_BROTLI_BUFS;
+    ctx->codec.bufs.size = PT_HTTP_BROTLI_BUF_SIZE;
+
     cln->handler = pt_http_brotli_cleanup;
     cln->data = ctx;
 
@@ -356,87 +351,42 @@ pt_http_brotli_header_filter(pt_http_request_t *r)
 
 
 /*
- * Moves the buffer being filled to this round's output; flush and last
- * say whether it ends a flush or the response.
- */
-static void
-pt_http_brotli_pass_buf(pt_http_brotli_ctx_t *ctx, pt_uint_t flush,
-    pt_uint_t last)
-{
-    pt_chain_t  *cl;
-
-    cl = ctx->out;
-    ctx->out = NULL;
-
-    cl->buf->flush = flush;
-    cl->buf->last_buf = last;
-    cl->next = NULL;
-
-    *ctx->last_out = cl;
-    ctx->last_out = &cl->next;
-    ctx->nout++;
-}
-
-
-/*
  * Compresses [*pos, last) as op asks, moving *pos over what the encoder
  * took. Returns PT_OK when the input is used up and op is complete,
  * PT_AGAIN when this round's output is full (call again with the same op
  * once it is passed on), PT_ERROR.
  */
 static pt_int_t
-pt_http_brotli_compress(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx,
+pt_http_brotli_compress(pt_http_request_t *r, pt_http_codec_t *codec,
     u_char **pos, u_char *last, pt_uint_t op)
 {
     size_t                   avail_in, avail_out;
     uint8_t                 *next_out;
+    pt_int_t                 got;
     pt_buf_t                *b;
-    pt_chain_t              *cl;
     const uint8_t           *next_in;
+    pt_http_brotli_ctx_t    *ctx;
     BrotliEncoderOperation   bop;
 
-    bop = (op == PT_HTTP_BROTLI_FINISH) ? BROTLI_OPERATION_FINISH
-          : (op == PT_HTTP_BROTLI_FLUSH) ? BROTLI_OPERATION_FLUSH
-                                         : BROTLI_OPERATION_PROCESS;
+    ctx = codec->data;
+
+    bop = (op == PT_HTTP_CODEC_FINISH) ? BROTLI_OPERATION_FINISH
+          : (op == PT_HTTP_CODEC_FLUSH) ? BROTLI_OPERATION_FLUSH
+                                        : BROTLI_OPERATION_PROCESS;
 
     next_in = *pos;
     avail_in = last - *pos;
 
     for ( ;; ) {
 
-        if (ctx->out == NULL) {
-            if (ctx->nout >= PT_HTTP_BROTLI_BUFS) {
-                *pos = (u_char *) next_in;
-                return PT_AGAIN;
-            }
+        got = pt_http_codec_out(r, codec);
 
-            if (ctx->free) {
-                cl = ctx->free;
-                ctx->free = cl->next;
-
-            } else {
-                cl = pt_alloc_chain_link(r->pool);
-                if (cl == NULL) {
-                    return PT_ERROR;
-                }
-
-                cl->buf = pt_create_temp_buf(r->pool,
-                                             PT_HTTP_BROTLI_BUF_SIZE);
-                if (cl->buf == NULL) {
-                    return PT_ERROR;
-                }
-
-                cl->buf->tag = (pt_buf_tag_t) &pt_http_brotli_module;
-            }
-
-            b = cl->buf;
-            b->pos = b->start;
-            b->last = b->start;
-            cl->next = NULL;
-            ctx->out = cl;
+        if (got != PT_OK) {
+            *pos = (u_char *) next_in;
+            return got;
         }
 
-        b = ctx->out->buf;
+        b = codec->out->buf;
 
         next_out = b->last;
         avail_out = b->end - b->last;
@@ -456,18 +406,18 @@ pt_http_brotli_compress(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx,
         if (bop == BROTLI_OPERATION_FINISH
             && BrotliEncoderIsFinished(ctx->encoder))
         {
-            pt_http_brotli_pass_buf(ctx, 0, 1);
+            pt_http_codec_pass(codec, 0, 1);
 
             /* what the encoder held is free before the request ends */
             BrotliEncoderDestroyInstance(ctx->encoder);
             ctx->encoder = NULL;
-            ctx->done = 1;
+            codec->done = 1;
 
             return PT_OK;
         }
 
         if (avail_out == 0) {
-            pt_http_brotli_pass_buf(ctx, 0, 0);
+            pt_http_codec_pass(codec, 0, 0);
             continue;
         }
 
@@ -478,7 +428,7 @@ pt_http_brotli_compress(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx,
         }
 
         if (bop == BROTLI_OPERATION_FLUSH) {
-            pt_http_brotli_pass_buf(ctx, 1, 0);
+            pt_http_codec_pass(codec, 1, 0);
         }
 
         return PT_OK;
@@ -486,136 +436,18 @@ pt_http_brotli_compress(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx,
 }
 
 
-/*
- * Compresses the input held in ctx->in until it is used up or this
- * round's output is full. Memory buffers are taken whole, file buffers a
- * piece at a time. Returns PT_OK, PT_AGAIN (output full), PT_ERROR.
- */
-static pt_int_t
-pt_http_brotli_round(pt_http_request_t *r, pt_http_brotli_ctx_t *ctx)
-{
-    size_t       len;
-    ssize_t      n;
-    u_char      *none;
-    pt_int_t     rc;
-    pt_buf_t    *b;
-    pt_uint_t    op;
-    pt_chain_t  *cl;
-
-    while (ctx->in && !ctx->done) {
-        cl = ctx->in;
-        b = cl->buf;
-
-        op = b->last_buf ? PT_HTTP_BROTLI_FINISH
-             : b->flush ? PT_HTTP_BROTLI_FLUSH : PT_HTTP_BROTLI_PROCESS;
-
-        if (pt_buf_in_memory(b)) {
-            rc = pt_http_brotli_compress(r, ctx, &b->pos, b->last, op);
-
-        } else if (b->in_file && (b->file_pos < b->file_last
-                                  || ctx->file_pos < ctx->file_last))
-        {
-            if (ctx->file_pos == ctx->file_last) {
-                if (ctx->file_buf == NULL) {
-                    ctx->file_buf = pt_palloc(r->pool,
-                                              PT_HTTP_BROTLI_FILE_CHUNK);
-                    if (ctx->file_buf == NULL) {
-                        return PT_ERROR;
-                    }
-                }
-
-                len = (size_t) pt_min((off_t) PT_HTTP_BROTLI_FILE_CHUNK,
-                                      b->file_last - b->file_pos);
-
-                n = pread(b->file->fd, ctx->file_buf, len, b->file_pos);
-
-                if (n <= 0) {
-                    pt_log_error(PT_LOG_CRIT, r->connection->log,
-                                 n ? errno : 0, "pread() \"%.*s\" failed",
-                                 PT_STR_ARG(b->file->name));
-                    return PT_ERROR;
-                }
-
-                b->file_pos += n;
-                ctx->file_pos = ctx->file_buf;
-                ctx->file_last = ctx->file_buf + n;
-            }
-
-            if (b->file_pos < b->file_last) {
-                op = PT_HTTP_BROTLI_PROCESS;
-            }
-
-            rc = pt_http_brotli_compress(r, ctx, &ctx->file_pos,
-                                         ctx->file_last, op);
-
-            if (rc == PT_OK && b->file_pos < b->file_last) {
-                continue;
-            }
-
-        } else if (op != PT_HTTP_BROTLI_PROCESS) {
-            /* a marker */
-            none = NULL;
-            rc = pt_http_brotli_compress(r, ctx, &none, NULL, op);
-
-        } else {
-            rc = PT_OK;
-        }
-
-        if (rc != PT_OK) {
-            return rc;
-        }
-
-        ctx->in = cl->next;
-        pt_free_chain(r->pool, cl);
-    }
-
-    return PT_OK;
-}
-
-
 static pt_int_t
 pt_http_brotli_body_filter(pt_http_request_t *r, pt_chain_t *in)
 {
-    pt_int_t               rc;
-    pt_chain_t            *out;
     pt_http_brotli_ctx_t  *ctx;
 
     ctx = pt_http_get_module_ctx(r, pt_http_brotli_module);
 
-    if (ctx == NULL || ctx->done) {
+    if (ctx == NULL) {
         return pt_http_next_body_filter(r, in);
     }
 
-    if (in && pt_chain_add_copy(r->pool, &ctx->in, in) != PT_OK) {
-        return PT_ERROR;
-    }
-
-    /*
-     * Rounds of compressing and passing on, as long as the client takes
-     * what it gets: a slow one leaves the rest of the input here.
-     */
-    for ( ;; ) {
-        out = NULL;
-        ctx->last_out = &out;
-        ctx->nout = 0;
-
-        if (pt_http_brotli_round(r, ctx) == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        rc = pt_http_next_body_filter(r, out);
-
-        if (rc == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        pt_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
-                               (pt_buf_tag_t) &pt_http_brotli_module);
-
-        if (ctx->in == NULL || ctx->done || rc != PT_OK) {
-            return rc;
-        }
-    }
+    return pt_http_codec_body_filter(r, &ctx->codec, in);
 }
 
 

@@ -19,12 +19,6 @@
 #include <zlib.h>
 
 
-#define PT_HTTP_GUNZIP_FILE_CHUNK             65536
-
-#define PT_HTTP_GUNZIP_PROCESS                0
-#define PT_HTTP_GUNZIP_FLUSH                  1
-#define PT_HTTP_GUNZIP_FINISH                 2
-
 
 typedef struct {
     pt_flag_t        enable;
@@ -33,20 +27,11 @@ typedef struct {
 
 typedef struct {
     z_stream          zstream;
-    pt_chain_t       *in;           /* input not decompressed yet */
-    pt_chain_t       *free;         /* output buffers to reuse */
-    pt_chain_t       *busy;         /* output buffers passed on */
-    pt_chain_t       *out;          /* the output buffer being filled */
-    pt_chain_t      **last_out;     /* where this round's output goes */
-    pt_uint_t         nout;         /* buffers output this round */
-    u_char           *file_buf;     /* a piece of a file buffer */
-    u_char           *file_pos;
-    u_char           *file_last;
+    pt_http_codec_t   codec;
     unsigned          started:1;
     unsigned          input:1;      /* some compressed bytes came */
     unsigned          stream_end:1; /* at the end of a gzip member */
     unsigned          pending:1;    /* zlib may have more output */
-    unsigned          done:1;
 } pt_http_gunzip_ctx_t;
 
 
@@ -54,6 +39,8 @@ static void *pt_http_gunzip_create_conf(pt_conf_t *cf);
 static char *pt_http_gunzip_merge_conf(pt_conf_t *cf, void *parent,
     void *child);
 static pt_int_t pt_http_gunzip_init(pt_conf_t *cf);
+static pt_int_t pt_http_gunzip_inflate(pt_http_request_t *r,
+    pt_http_codec_t *codec, u_char **pos, u_char *last, pt_uint_t op);
 
 
 static pt_command_t  pt_http_gunzip_commands[] = {
@@ -116,9 +103,9 @@ pt_http_gunzip_cleanup(void *data)
 {
     pt_http_gunzip_ctx_t  *ctx = data;
 
-    if (ctx->started && !ctx->done) {
+    if (ctx->started && !ctx->codec.done) {
         (void) inflateEnd(&ctx->zstream);
-        ctx->done = 1;
+        ctx->codec.done = 1;
     }
 }
 
@@ -181,6 +168,12 @@ pt_http_gunzip_header_filter(pt_http_request_t *r)
     cln->handler = pt_http_gunzip_cleanup;
     cln->data = ctx;
 
+    ctx->codec.run = pt_http_gunzip_inflate;
+    ctx->codec.next = pt_http_next_body_filter;
+    ctx->codec.data = ctx;
+    ctx->codec.tag = (pt_buf_tag_t) &pt_http_gunzip_module;
+    ctx->codec.bufs = conf->bufs;
+
     ctx->zstream.zalloc = pt_http_gunzip_alloc;
     ctx->zstream.zfree = pt_http_gunzip_free;
     ctx->zstream.opaque = r->pool;
@@ -201,69 +194,6 @@ pt_http_gunzip_header_filter(pt_http_request_t *r)
 }
 
 
-/* The buffer being filled, a new or a free one; NULL on failure. */
-static pt_chain_t *
-pt_http_gunzip_get_buf(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
-    pt_http_gunzip_conf_t *conf)
-{
-    pt_buf_t    *b;
-    pt_chain_t  *cl;
-
-    if (ctx->out) {
-        return ctx->out;
-    }
-
-    if (ctx->free) {
-        cl = ctx->free;
-        ctx->free = cl->next;
-
-    } else {
-        cl = pt_alloc_chain_link(r->pool);
-        if (cl == NULL) {
-            return NULL;
-        }
-
-        cl->buf = pt_create_temp_buf(r->pool, conf->bufs.size);
-        if (cl->buf == NULL) {
-            return NULL;
-        }
-
-        cl->buf->tag = (pt_buf_tag_t) &pt_http_gunzip_module;
-    }
-
-    b = cl->buf;
-    b->pos = b->start;
-    b->last = b->start;
-    cl->next = NULL;
-    ctx->out = cl;
-
-    return cl;
-}
-
-
-/*
- * Moves the buffer being filled to this round's output; flush and last
- * say whether it ends a flush or the response.
- */
-static void
-pt_http_gunzip_pass_buf(pt_http_gunzip_ctx_t *ctx, pt_uint_t flush,
-    pt_uint_t last)
-{
-    pt_chain_t  *cl;
-
-    cl = ctx->out;
-    ctx->out = NULL;
-
-    cl->buf->flush = flush;
-    cl->buf->last_buf = last;
-    cl->next = NULL;
-
-    *ctx->last_out = cl;
-    ctx->last_out = &cl->next;
-    ctx->nout++;
-}
-
-
 /*
  * Decompresses [*pos, last), moving *pos over what zlib took; then does
  * what op asks (pass on what is decoded; at the end, check the gzip
@@ -271,11 +201,15 @@ pt_http_gunzip_pass_buf(pt_http_gunzip_ctx_t *ctx, pt_uint_t flush,
  * PT_AGAIN when this round's output is full, PT_ERROR.
  */
 static pt_int_t
-pt_http_gunzip_inflate(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
-    pt_http_gunzip_conf_t *conf, u_char **pos, u_char *last, pt_uint_t op)
+pt_http_gunzip_inflate(pt_http_request_t *r, pt_http_codec_t *codec,
+    u_char **pos, u_char *last, pt_uint_t op)
 {
-    int        rc;
-    pt_buf_t  *b;
+    int                    rc;
+    pt_int_t               got;
+    pt_buf_t              *b;
+    pt_http_gunzip_ctx_t  *ctx;
+
+    ctx = codec->data;
 
     pt_assert((size_t) (last - *pos) <= (size_t) 0x7fffffff);
 
@@ -298,16 +232,14 @@ pt_http_gunzip_inflate(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
             ctx->stream_end = 0;
         }
 
-        if (ctx->out == NULL && ctx->nout >= (pt_uint_t) conf->bufs.num) {
+        got = pt_http_codec_out(r, codec);
+
+        if (got != PT_OK) {
             *pos = ctx->zstream.next_in;
-            return PT_AGAIN;
+            return got;
         }
 
-        if (pt_http_gunzip_get_buf(r, ctx, conf) == NULL) {
-            return PT_ERROR;
-        }
-
-        b = ctx->out->buf;
+        b = codec->out->buf;
 
         ctx->zstream.next_out = b->last;
         ctx->zstream.avail_out = (uInt) (b->end - b->last);
@@ -328,7 +260,7 @@ pt_http_gunzip_inflate(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
         ctx->pending = (ctx->zstream.avail_out == 0 && rc == Z_OK);
 
         if (ctx->zstream.avail_out == 0) {
-            pt_http_gunzip_pass_buf(ctx, 0, 0);
+            pt_http_codec_pass(codec, 0, 0);
         }
 
         if (rc == Z_STREAM_END) {
@@ -336,114 +268,29 @@ pt_http_gunzip_inflate(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
         }
     }
 
-    if (op == PT_HTTP_GUNZIP_PROCESS) {
+    if (op == PT_HTTP_CODEC_PROCESS) {
         return PT_OK;
     }
 
-    if (op == PT_HTTP_GUNZIP_FINISH && ctx->input && !ctx->stream_end) {
+    if (op == PT_HTTP_CODEC_FINISH && ctx->input && !ctx->stream_end) {
         pt_log_error(PT_LOG_ERR, r->connection->log, 0,
                      "gunzip: the body ends before its gzip stream does");
         return PT_ERROR;
     }
 
-    if (pt_http_gunzip_get_buf(r, ctx, conf) == NULL) {
-        return PT_ERROR;
+    got = pt_http_codec_out(r, codec);
+
+    if (got != PT_OK) {
+        return got;
     }
 
-    if (op == PT_HTTP_GUNZIP_FINISH) {
-        pt_http_gunzip_pass_buf(ctx, 0, 1);
+    if (op == PT_HTTP_CODEC_FINISH) {
+        pt_http_codec_pass(codec, 0, 1);
         (void) inflateEnd(&ctx->zstream);
-        ctx->done = 1;
+        codec->done = 1;
 
     } else {
-        pt_http_gunzip_pass_buf(ctx, 1, 0);
-    }
-
-    return PT_OK;
-}
-
-
-/*
- * Decompresses the input held in ctx->in until it is used up or this
- * round's output is full. Returns PT_OK, PT_AGAIN (output full),
- * PT_ERROR.
- */
-static pt_int_t
-pt_http_gunzip_round(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
-    pt_http_gunzip_conf_t *conf)
-{
-    size_t       len;
-    ssize_t      n;
-    u_char      *none;
-    pt_int_t     rc;
-    pt_buf_t    *b;
-    pt_uint_t    op;
-    pt_chain_t  *cl;
-
-    while (ctx->in && !ctx->done) {
-        cl = ctx->in;
-        b = cl->buf;
-
-        op = b->last_buf ? PT_HTTP_GUNZIP_FINISH
-             : b->flush ? PT_HTTP_GUNZIP_FLUSH : PT_HTTP_GUNZIP_PROCESS;
-
-        if (pt_buf_in_memory(b)) {
-            rc = pt_http_gunzip_inflate(r, ctx, conf, &b->pos, b->last, op);
-
-        } else if (b->in_file && (b->file_pos < b->file_last
-                                  || ctx->file_pos < ctx->file_last))
-        {
-            if (ctx->file_pos == ctx->file_last) {
-                if (ctx->file_buf == NULL) {
-                    ctx->file_buf = pt_palloc(r->pool,
-                                              PT_HTTP_GUNZIP_FILE_CHUNK);
-                    if (ctx->file_buf == NULL) {
-                        return PT_ERROR;
-                    }
-                }
-
-                len = (size_t) pt_min((off_t) PT_HTTP_GUNZIP_FILE_CHUNK,
-                                      b->file_last - b->file_pos);
-
-                n = pread(b->file->fd, ctx->file_buf, len, b->file_pos);
-
-                if (n <= 0) {
-                    pt_log_error(PT_LOG_CRIT, r->connection->log,
-                                 n ? errno : 0, "pread() \"%.*s\" failed",
-                                 PT_STR_ARG(b->file->name));
-                    return PT_ERROR;
-                }
-
-                b->file_pos += n;
-                ctx->file_pos = ctx->file_buf;
-                ctx->file_last = ctx->file_buf + n;
-            }
-
-            if (b->file_pos < b->file_last) {
-                op = PT_HTTP_GUNZIP_PROCESS;
-            }
-
-            rc = pt_http_gunzip_inflate(r, ctx, conf, &ctx->file_pos,
-                                        ctx->file_last, op);
-
-            if (rc == PT_OK && b->file_pos < b->file_last) {
-                continue;
-            }
-
-        } else if (op != PT_HTTP_GUNZIP_PROCESS) {
-            none = NULL;
-            rc = pt_http_gunzip_inflate(r, ctx, conf, &none, NULL, op);
-
-        } else {
-            rc = PT_OK;
-        }
-
-        if (rc != PT_OK) {
-            return rc;
-        }
-
-        ctx->in = cl->next;
-        pt_free_chain(r->pool, cl);
+        pt_http_codec_pass(codec, 1, 0);
     }
 
     return PT_OK;
@@ -453,49 +300,15 @@ pt_http_gunzip_round(pt_http_request_t *r, pt_http_gunzip_ctx_t *ctx,
 static pt_int_t
 pt_http_gunzip_body_filter(pt_http_request_t *r, pt_chain_t *in)
 {
-    pt_int_t                rc;
-    pt_chain_t             *out;
-    pt_http_gunzip_ctx_t   *ctx;
-    pt_http_gunzip_conf_t  *conf;
+    pt_http_gunzip_ctx_t  *ctx;
 
     ctx = pt_http_get_module_ctx(r, pt_http_gunzip_module);
 
-    if (ctx == NULL || ctx->done) {
+    if (ctx == NULL) {
         return pt_http_next_body_filter(r, in);
     }
 
-    conf = pt_http_get_module_loc_conf(r, pt_http_gunzip_module);
-
-    if (in && pt_chain_add_copy(r->pool, &ctx->in, in) != PT_OK) {
-        return PT_ERROR;
-    }
-
-    /*
-     * Rounds of decoding and passing on while the client takes what it
-     * gets; a slow one leaves the rest of the input waiting here.
-     */
-    for ( ;; ) {
-        out = NULL;
-        ctx->last_out = &out;
-        ctx->nout = 0;
-
-        if (pt_http_gunzip_round(r, ctx, conf) == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        rc = pt_http_next_body_filter(r, out);
-
-        if (rc == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        pt_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
-                               (pt_buf_tag_t) &pt_http_gunzip_module);
-
-        if (ctx->in == NULL || ctx->done || rc != PT_OK) {
-            return rc;
-        }
-    }
+    return pt_http_codec_body_filter(r, &ctx->codec, in);
 }
 
 

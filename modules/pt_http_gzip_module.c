@@ -15,12 +15,7 @@
 #include <zlib.h>
 
 
-#define PT_HTTP_GZIP_FILE_CHUNK               65536
 
-/* what a buffer asks of the compressor */
-#define PT_HTTP_GZIP_PROCESS                  0
-#define PT_HTTP_GZIP_FLUSH                    1
-#define PT_HTTP_GZIP_FINISH                   2
 
 
 typedef struct {
@@ -33,17 +28,8 @@ typedef struct {
 
 typedef struct {
     z_stream          zstream;
-    pt_chain_t       *in;           /* input not compressed yet (copies) */
-    pt_chain_t       *free;         /* output buffers to reuse */
-    pt_chain_t       *busy;         /* output buffers passed on */
-    pt_chain_t       *out;          /* the output buffer being filled */
-    pt_chain_t      **last_out;     /* where this round's output goes */
-    pt_uint_t         nout;         /* buffers output this round */
-    u_char           *file_buf;     /* a piece of a file buffer */
-    u_char           *file_pos;
-    u_char           *file_last;
+    pt_http_codec_t   codec;
     unsigned          started:1;
-    unsigned          done:1;
 } pt_http_gzip_ctx_t;
 
 
@@ -53,6 +39,8 @@ static char *pt_http_gzip_merge_conf(pt_conf_t *cf, void *parent,
 static pt_int_t pt_http_gzip_init(pt_conf_t *cf);
 static pt_int_t pt_http_gzip_start(pt_http_request_t *r,
     pt_http_gzip_ctx_t *ctx, pt_http_gzip_conf_t *conf);
+static pt_int_t pt_http_gzip_deflate(pt_http_request_t *r,
+    pt_http_codec_t *codec, u_char **pos, u_char *last, pt_uint_t op);
 
 
 static pt_conf_num_bounds_t  pt_http_gzip_comp_level_bounds = {
@@ -145,9 +133,9 @@ pt_http_gzip_cleanup(void *data)
 {
     pt_http_gzip_ctx_t  *ctx = data;
 
-    if (ctx->started && !ctx->done) {
+    if (ctx->started && !ctx->codec.done) {
         (void) deflateEnd(&ctx->zstream);
-        ctx->done = 1;
+        ctx->codec.done = 1;
     }
 }
 
@@ -201,6 +189,12 @@ pt_http_gzip_header_filter(pt_http_request_t *r)
 
     cln->handler = pt_http_gzip_cleanup;
     cln->data = ctx;
+
+    ctx->codec.run = pt_http_gzip_deflate;
+    ctx->codec.next = pt_http_next_body_filter;
+    ctx->codec.data = ctx;
+    ctx->codec.tag = (pt_buf_tag_t) &pt_http_gzip_module;
+    ctx->codec.bufs = conf->bufs;
 
     h = pt_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -271,44 +265,24 @@ pt_http_gzip_start(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
 
 
 /*
- * Moves the buffer being filled to this round's output; flush and last
- * say whether it ends a flush or the response.
- */
-static void
-pt_http_gzip_pass_buf(pt_http_gzip_ctx_t *ctx, pt_uint_t flush,
-    pt_uint_t last)
-{
-    pt_chain_t  *cl;
-
-    cl = ctx->out;
-    ctx->out = NULL;
-
-    cl->buf->flush = flush;
-    cl->buf->last_buf = last;
-    cl->next = NULL;
-
-    *ctx->last_out = cl;
-    ctx->last_out = &cl->next;
-    ctx->nout++;
-}
-
-
-/*
  * Compresses [*pos, last) as op asks, moving *pos over what zlib took.
  * Returns PT_OK when the input is used up and op is complete, PT_AGAIN
  * when this round's output is full (call again with the same op once it
  * is passed on), PT_ERROR.
  */
 static pt_int_t
-pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
-    pt_http_gzip_conf_t *conf, u_char **pos, u_char *last, pt_uint_t op)
+pt_http_gzip_deflate(pt_http_request_t *r, pt_http_codec_t *codec,
+    u_char **pos, u_char *last, pt_uint_t op)
 {
-    int          rc, flush;
-    pt_buf_t    *b;
-    pt_chain_t  *cl;
+    int                  rc, flush;
+    pt_int_t             got;
+    pt_buf_t            *b;
+    pt_http_gzip_ctx_t  *ctx;
 
-    flush = (op == PT_HTTP_GZIP_FINISH) ? Z_FINISH
-            : (op == PT_HTTP_GZIP_FLUSH) ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+    ctx = codec->data;
+
+    flush = (op == PT_HTTP_CODEC_FINISH) ? Z_FINISH
+            : (op == PT_HTTP_CODEC_FLUSH) ? Z_SYNC_FLUSH : Z_NO_FLUSH;
 
     /* pieces are at most a buffer or a file chunk: they fit a uInt */
     pt_assert((size_t) (last - *pos) <= (size_t) 0x7fffffff);
@@ -318,38 +292,14 @@ pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
 
     for ( ;; ) {
 
-        if (ctx->out == NULL) {
-            if (ctx->nout >= (pt_uint_t) conf->bufs.num) {
-                *pos = ctx->zstream.next_in;
-                return PT_AGAIN;
-            }
+        got = pt_http_codec_out(r, codec);
 
-            if (ctx->free) {
-                cl = ctx->free;
-                ctx->free = cl->next;
-
-            } else {
-                cl = pt_alloc_chain_link(r->pool);
-                if (cl == NULL) {
-                    return PT_ERROR;
-                }
-
-                cl->buf = pt_create_temp_buf(r->pool, conf->bufs.size);
-                if (cl->buf == NULL) {
-                    return PT_ERROR;
-                }
-
-                cl->buf->tag = (pt_buf_tag_t) &pt_http_gzip_module;
-            }
-
-            b = cl->buf;
-            b->pos = b->start;
-            b->last = b->start;
-            cl->next = NULL;
-            ctx->out = cl;
+        if (got != PT_OK) {
+            *pos = ctx->zstream.next_in;
+            return got;
         }
 
-        b = ctx->out->buf;
+        b = codec->out->buf;
 
         ctx->zstream.next_out = b->last;
         ctx->zstream.avail_out = (uInt) (b->end - b->last);
@@ -366,22 +316,22 @@ pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
         *pos = ctx->zstream.next_in;
 
         if (rc == Z_STREAM_END) {
-            pt_http_gzip_pass_buf(ctx, 0, 1);
+            pt_http_codec_pass(codec, 0, 1);
             (void) deflateEnd(&ctx->zstream);
-            ctx->done = 1;
+            codec->done = 1;
             return PT_OK;
         }
 
         if (ctx->zstream.avail_out == 0) {
             /* full: zlib may hold more */
-            pt_http_gzip_pass_buf(ctx, 0, 0);
+            pt_http_codec_pass(codec, 0, 0);
             continue;
         }
 
         /* room left over: the input is used up and a flush complete */
 
         if (flush == Z_SYNC_FLUSH) {
-            pt_http_gzip_pass_buf(ctx, 1, 0);
+            pt_http_codec_pass(codec, 1, 0);
         }
 
         return PT_OK;
@@ -389,142 +339,18 @@ pt_http_gzip_deflate(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
 }
 
 
-/*
- * Compresses the input held in ctx->in until it is used up or this
- * round's output is full. Memory buffers are taken whole, file buffers a
- * piece at a time. Returns PT_OK, PT_AGAIN (output full), PT_ERROR.
- */
-static pt_int_t
-pt_http_gzip_round(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
-    pt_http_gzip_conf_t *conf)
-{
-    size_t       len;
-    ssize_t      n;
-    u_char      *none;
-    pt_int_t     rc;
-    pt_buf_t    *b;
-    pt_uint_t    op;
-    pt_chain_t  *cl;
-
-    while (ctx->in && !ctx->done) {
-        cl = ctx->in;
-        b = cl->buf;
-
-        op = b->last_buf ? PT_HTTP_GZIP_FINISH
-             : b->flush ? PT_HTTP_GZIP_FLUSH : PT_HTTP_GZIP_PROCESS;
-
-        if (pt_buf_in_memory(b)) {
-            rc = pt_http_gzip_deflate(r, ctx, conf, &b->pos, b->last, op);
-
-        } else if (b->in_file && (b->file_pos < b->file_last
-                                  || ctx->file_pos < ctx->file_last))
-        {
-            if (ctx->file_pos == ctx->file_last) {
-                if (ctx->file_buf == NULL) {
-                    ctx->file_buf = pt_palloc(r->pool,
-                                              PT_HTTP_GZIP_FILE_CHUNK);
-                    if (ctx->file_buf == NULL) {
-                        return PT_ERROR;
-                    }
-                }
-
-                len = (size_t) pt_min((off_t) PT_HTTP_GZIP_FILE_CHUNK,
-                                      b->file_last - b->file_pos);
-
-                n = pread(b->file->fd, ctx->file_buf, len, b->file_pos);
-
-                if (n <= 0) {
-                    pt_log_error(PT_LOG_CRIT, r->connection->log,
-                                 n ? errno : 0, "pread() \"%.*s\" failed",
-                                 PT_STR_ARG(b->file->name));
-                    return PT_ERROR;
-                }
-
-                b->file_pos += n;
-                ctx->file_pos = ctx->file_buf;
-                ctx->file_last = ctx->file_buf + n;
-            }
-
-            if (b->file_pos < b->file_last) {
-                op = PT_HTTP_GZIP_PROCESS;
-            }
-
-            rc = pt_http_gzip_deflate(r, ctx, conf, &ctx->file_pos,
-                                      ctx->file_last, op);
-
-            if (rc == PT_OK && b->file_pos < b->file_last) {
-                /* the next piece */
-                continue;
-            }
-
-        } else if (op != PT_HTTP_GZIP_PROCESS) {
-            /* a marker */
-            none = NULL;
-            rc = pt_http_gzip_deflate(r, ctx, conf, &none, NULL, op);
-
-        } else {
-            rc = PT_OK;
-        }
-
-        if (rc != PT_OK) {
-            return rc;
-        }
-
-        ctx->in = cl->next;
-        pt_free_chain(r->pool, cl);
-    }
-
-    return PT_OK;
-}
-
-
 static pt_int_t
 pt_http_gzip_body_filter(pt_http_request_t *r, pt_chain_t *in)
 {
-    pt_int_t              rc;
-    pt_chain_t           *out;
-    pt_http_gzip_ctx_t   *ctx;
-    pt_http_gzip_conf_t  *conf;
+    pt_http_gzip_ctx_t  *ctx;
 
     ctx = pt_http_get_module_ctx(r, pt_http_gzip_module);
 
-    if (ctx == NULL || ctx->done) {
+    if (ctx == NULL) {
         return pt_http_next_body_filter(r, in);
     }
 
-    conf = pt_http_get_module_loc_conf(r, pt_http_gzip_module);
-
-    if (in && pt_chain_add_copy(r->pool, &ctx->in, in) != PT_OK) {
-        return PT_ERROR;
-    }
-
-    /*
-     * Rounds of compressing and passing on, as long as the client takes
-     * what it gets: a slow one leaves the rest of the input here (only
-     * file buffers, or memory a round's output could not hold).
-     */
-    for ( ;; ) {
-        out = NULL;
-        ctx->last_out = &out;
-        ctx->nout = 0;
-
-        if (pt_http_gzip_round(r, ctx, conf) == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        rc = pt_http_next_body_filter(r, out);
-
-        if (rc == PT_ERROR) {
-            return PT_ERROR;
-        }
-
-        pt_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
-                               (pt_buf_tag_t) &pt_http_gzip_module);
-
-        if (ctx->in == NULL || ctx->done || rc != PT_OK) {
-            return rc;
-        }
-    }
+    return pt_http_codec_body_filter(r, &ctx->codec, in);
 }
 
 

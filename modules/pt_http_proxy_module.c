@@ -28,15 +28,41 @@ typedef struct {
     pt_uint_t                  line;        /* 0: not set */
 } pt_http_proxy_where_t;
 
+/*
+ * One proxy_redirect, proxy_cookie_domain or proxy_cookie_path rule: the
+ * handler looks at len bytes of a field value from prefix and, when they
+ * match, puts the replacement in their place.
+ */
+typedef struct pt_http_proxy_rewrite_s  pt_http_proxy_rewrite_t;
+
+typedef pt_int_t (*pt_http_proxy_rewrite_pt)(pt_http_request_t *r,
+    pt_str_t *value, size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr);
+
+typedef struct {
+    pt_uint_t                  capture;     /* its number */
+    pt_uint_t                  index;       /* the variable's */
+} pt_http_proxy_named_capture_t;
+
+struct pt_http_proxy_rewrite_s {
+    pt_http_proxy_rewrite_pt   handler;
+    pt_http_complex_value_t    pattern;     /* the text forms */
+    pt_regex_t                *regex;       /* the "~" forms */
+    pt_http_proxy_named_capture_t  *named;  /* (?<name>...) captures */
+    pt_uint_t                  nnamed;
+    pt_http_complex_value_t    replacement;
+};
+
+/* a request's proxy_pass with variables, as it came out */
+typedef struct {
+    pt_str_t                   host;        /* $proxy_host */
+    pt_str_t                   port;        /* $proxy_port */
+    pt_str_t                   uri;         /* sent as it is, if any */
+} pt_http_proxy_ctx_t;
+
 typedef struct {
     pt_http_upstream_conf_t    upstream;
 
-    /* as configured: the upstream's values are derived when merging */
-    size_t                     busy_buffers_size_conf;
-    size_t                     temp_file_write_size_conf;
-    off_t                      max_temp_file_size_conf;
-    pt_http_proxy_where_t      where[PT_HTTP_PROXY_NBUFFER_DIRECTIVES];
-
+    pt_http_complex_value_t   *url_cv;      /* proxy_pass with variables */
     pt_str_t                   url;         /* as written */
     pt_str_t                   host;        /* $proxy_host: Host sent */
     pt_str_t                   port;        /* $proxy_port */
@@ -44,8 +70,19 @@ typedef struct {
     pt_str_t                   location;    /* the location's prefix */
     unsigned                   has_uri:1;
 
+    /* as configured: the upstream's values are derived when merging */
+    size_t                     busy_buffers_size_conf;
+    size_t                     temp_file_write_size_conf;
+    off_t                      max_temp_file_size_conf;
+    pt_http_proxy_where_t      where[PT_HTTP_PROXY_NBUFFER_DIRECTIVES];
+
     pt_array_t                *set_headers;     /* pt_keyval_t as written */
     pt_array_t                *headers;         /* pt_http_proxy_header_t */
+
+    pt_flag_t                  redirect;        /* 0: proxy_redirect off */
+    pt_array_t                *redirects;       /* pt_http_proxy_rewrite_t */
+    pt_array_t                *cookie_domains;  /* NULL: off */
+    pt_array_t                *cookie_paths;
 
     pt_str_t                   method;
     pt_uint_t                  http_version;
@@ -79,7 +116,19 @@ static char *pt_http_proxy_buffer_slot(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static char *pt_http_proxy_merge_buffers(pt_conf_t *cf,
     pt_http_proxy_loc_conf_t *prev, pt_http_proxy_loc_conf_t *conf);
+static char *pt_http_proxy_redirect(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_cookie_domain(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
+static char *pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd,
+    void *conf);
 static pt_int_t pt_http_proxy_handler(pt_http_request_t *r);
+static pt_int_t pt_http_proxy_eval(pt_http_request_t *r,
+    pt_http_proxy_loc_conf_t *plcf);
+static pt_int_t pt_http_proxy_redirect_default(pt_conf_t *cf,
+    pt_http_proxy_loc_conf_t *plcf, pt_http_proxy_rewrite_t *pr);
+static pt_int_t pt_http_proxy_rewrite_header(pt_http_request_t *r,
+    pt_table_elt_t *h);
 static pt_int_t pt_http_proxy_create_request(pt_http_request_t *r);
 static pt_int_t pt_http_proxy_process_header(pt_http_request_t *r);
 
@@ -144,6 +193,20 @@ static pt_conf_bitmask_t  pt_http_proxy_next_upstream_masks[] = {
     { pt_string("http_404"), PT_HTTP_UPSTREAM_FT_HTTP_404 },
     { pt_string("http_429"), PT_HTTP_UPSTREAM_FT_HTTP_429 },
     { pt_string("off"), PT_HTTP_UPSTREAM_FT_OFF },
+    { pt_null_string, 0 }
+};
+
+
+static pt_conf_bitmask_t  pt_http_proxy_ignore_headers_masks[] = {
+    { pt_string("X-Accel-Redirect"), PT_HTTP_UPSTREAM_IGN_XA_REDIRECT },
+    { pt_string("X-Accel-Expires"), PT_HTTP_UPSTREAM_IGN_XA_EXPIRES },
+    { pt_string("X-Accel-Limit-Rate"), PT_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE },
+    { pt_string("X-Accel-Buffering"), PT_HTTP_UPSTREAM_IGN_XA_BUFFERING },
+    { pt_string("X-Accel-Charset"), PT_HTTP_UPSTREAM_IGN_XA_CHARSET },
+    { pt_string("Expires"), PT_HTTP_UPSTREAM_IGN_EXPIRES },
+    { pt_string("Cache-Control"), PT_HTTP_UPSTREAM_IGN_CACHE_CONTROL },
+    { pt_string("Set-Cookie"), PT_HTTP_UPSTREAM_IGN_SET_COOKIE },
+    { pt_string("Vary"), PT_HTTP_UPSTREAM_IGN_VARY },
     { pt_null_string, 0 }
 };
 
@@ -368,6 +431,41 @@ static pt_command_t  pt_http_proxy_commands[] = {
       offsetof(pt_http_proxy_loc_conf_t, upstream.next_upstream_timeout),
       NULL },
 
+    { pt_string("proxy_redirect"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_redirect,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_cookie_domain"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_cookie_domain,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_cookie_path"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE12,
+      pt_http_proxy_cookie_path,
+      PT_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { pt_string("proxy_ignore_headers"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_1MORE,
+      pt_conf_set_bitmask_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.ignore_headers),
+      &pt_http_proxy_ignore_headers_masks },
+
+    { pt_string("proxy_intercept_errors"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_proxy_loc_conf_t, upstream.intercept_errors),
+      NULL },
+
     { pt_string("proxy_next_upstream_tries"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
       pt_conf_set_num_slot,
@@ -431,6 +529,18 @@ pt_http_proxy_handler(pt_http_request_t *r)
     u->create_request = pt_http_proxy_create_request;
     u->process_header = pt_http_proxy_process_header;
 
+    if (plcf->redirects || plcf->cookie_domains || plcf->cookie_paths) {
+        u->rewrite_header = pt_http_proxy_rewrite_header;
+    }
+
+    if (plcf->url_cv) {
+        rc = pt_http_proxy_eval(r, plcf);
+
+        if (rc != PT_OK) {
+            return rc;
+        }
+    }
+
     if (!plcf->pass_request_body) {
         if (pt_http_discard_request_body(r) != PT_OK) {
             r->keepalive = 0;
@@ -459,6 +569,297 @@ pt_http_proxy_handler(pt_http_request_t *r)
     }
 
     return PT_DONE;
+}
+
+
+/* A host name or address fit to be sent in Host: no spaces, no controls. */
+static pt_uint_t
+pt_http_proxy_valid_host(pt_url_t *u)
+{
+    u_char  ch;
+    size_t  i;
+
+    if (u->host.len == 0 || u->host.len > 255) {
+        return 0;
+    }
+
+    for (i = 0; i < u->host.len; i++) {
+        ch = u->host.data[i];
+
+        if (u->family == AF_INET6) {
+            /* the brackets held an IPv6 address, checked when used */
+            if ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a'
+                                             && (ch | 0x20) <= 'f')
+                || ch == ':' || ch == '.')
+            {
+                continue;
+            }
+
+            return 0;
+        }
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'
+            || ch == '_')
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * proxy_pass with variables: the URL is made for this request. Its host
+ * names an "upstream" block (without a port), the group another proxy_pass
+ * made for that address and port, or is an IP address or a unix: path to
+ * connect to as it is; any other host name would need a resolver at run
+ * time, which Portico does not have yet. Returns PT_OK or a status.
+ */
+static pt_int_t
+pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
+{
+    u_char                       *p;
+    size_t                        add, len;
+    char                          text[PT_INET6_ADDRSTRLEN + 1];
+    pt_str_t                      url, name;
+    pt_url_t                      u;
+    pt_addr_t                     addr;
+    in_port_t                     port;
+    pt_uint_t                     https;
+    pt_sockaddr_t                *sa;
+    pt_http_proxy_ctx_t          *ctx;
+    pt_http_upstream_t           *up;
+    pt_http_upstream_conf_t      *uc;
+    pt_http_upstream_srv_conf_t  *uscf;
+    u_char                        ntop[PT_SOCKADDR_STRLEN];
+
+    if (pt_http_complex_value(r, plcf->url_cv, &url) != PT_OK) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (url.len > 7
+        && pt_strncasecmp(url.data, (u_char *) "http://", 7) == 0)
+    {
+        add = 7;
+        port = 80;
+        https = 0;
+
+    } else if (url.len > 8
+               && pt_strncasecmp(url.data, (u_char *) "https://", 8) == 0)
+    {
+        add = 8;
+        port = 443;
+        https = 1;
+
+    } else {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "invalid URL prefix in \"%.*s\" made by \"proxy_pass\"",
+                     PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (https && plcf->upstream.ssl == NULL) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "\"proxy_pass\" made https URL \"%.*s\" where its "
+                     "scheme was written as http", PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pt_memzero(&u, sizeof(pt_url_t));
+
+    u.url.data = url.data + add;
+    u.url.len = url.len - add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (pt_parse_url(r->pool, &u) != PT_OK) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "%s in URL \"%.*s\" made by \"proxy_pass\"",
+                     u.err ? u.err : "no memory", PT_STR_ARG(url));
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = pt_pcalloc(r->pool, sizeof(pt_http_proxy_ctx_t));
+    uc = pt_palloc(r->pool, sizeof(pt_http_upstream_conf_t));
+    if (ctx == NULL || uc == NULL) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* $proxy_host and $proxy_port are known even when this fails */
+    pt_http_set_ctx(r, ctx, pt_http_proxy_module);
+
+    if (u.family == AF_UNIX) {
+        pt_str_set(&ctx->host, "localhost");
+        pt_str_set(&name, "localhost");
+
+        uscf = pt_http_upstream_find(r, &u);
+
+        if (uscf == NULL) {
+            uscf = pt_http_upstream_create_single(r, &u.host, &u.addrs[0]);
+        }
+
+    } else {
+        if (!pt_http_proxy_valid_host(&u)) {
+            pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                         "invalid host in URL \"%.*s\" made by "
+                         "\"proxy_pass\"", PT_STR_ARG(url));
+            return PT_HTTP_BAD_GATEWAY;
+        }
+
+        name = u.host;
+
+        /* Host as the URL has it: "name", "name:port", "[v6]:port" */
+        len = u.host.len + (u.family == AF_INET6 ? 2 : 0)
+              + (u.no_port || u.port == port ? 0 : 1 + u.port_text.len);
+
+        p = pt_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return PT_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->host.data = p;
+        ctx->host.len = len;
+
+        if (u.family == AF_INET6) {
+            *p++ = '[';
+        }
+
+        p = pt_cpymem(p, u.host.data, u.host.len);
+
+        if (u.family == AF_INET6) {
+            *p++ = ']';
+        }
+
+        if (!u.no_port && u.port != port) {
+            *p++ = ':';
+            p = pt_cpymem(p, u.port_text.data, u.port_text.len);
+        }
+
+        if (u.no_port) {
+            if (https) {
+                pt_str_set(&ctx->port, "443");
+            } else {
+                pt_str_set(&ctx->port, "80");
+            }
+
+        } else {
+            ctx->port = u.port_text;
+        }
+
+        uscf = pt_http_upstream_find(r, &u);
+
+        if (uscf == NULL) {
+            /* an address literal is connected to as it is */
+            sa = pt_pcalloc(r->pool, sizeof(pt_sockaddr_t));
+            if (sa == NULL) {
+                return PT_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            pt_memcpy(text, u.host.data, pt_min(u.host.len, sizeof(text) - 1));
+            text[pt_min(u.host.len, sizeof(text) - 1)] = '\0';
+
+            if (u.host.len < sizeof(text)
+                && inet_pton(AF_INET, text, &sa->sockaddr_in.sin_addr) == 1)
+            {
+                sa->sockaddr_in.sin_family = AF_INET;
+                sa->sockaddr_in.sin_port = htons(u.port);
+                addr.socklen = sizeof(struct sockaddr_in);
+
+            } else if (u.family == AF_INET6 && u.host.len < sizeof(text)
+                       && inet_pton(AF_INET6, text,
+                                    &sa->sockaddr_in6.sin6_addr) == 1)
+            {
+                sa->sockaddr_in6.sin6_family = AF_INET6;
+                sa->sockaddr_in6.sin6_port = htons(u.port);
+                addr.socklen = sizeof(struct sockaddr_in6);
+
+            } else if (u.family == AF_INET6) {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "invalid IPv6 address in URL \"%.*s\" made by "
+                             "\"proxy_pass\"", PT_STR_ARG(url));
+                return PT_HTTP_BAD_GATEWAY;
+
+            } else {
+                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                             "no resolver defined to resolve \"%.*s\": a "
+                             "\"proxy_pass\" with variables reaches only "
+                             "\"upstream\" groups and IP addresses",
+                             PT_STR_ARG(u.host));
+                return PT_HTTP_BAD_GATEWAY;
+            }
+
+            addr.sockaddr = &sa->sockaddr;
+            addr.name.len = pt_sock_ntop(addr.sockaddr, addr.socklen, ntop,
+                                         sizeof(ntop), 1);
+            addr.name.data = pt_pnalloc(r->pool, addr.name.len);
+            if (addr.name.data == NULL) {
+                return PT_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            pt_memcpy(addr.name.data, ntop, addr.name.len);
+
+            uscf = pt_http_upstream_create_single(r, &u.host, &addr);
+        }
+    }
+
+    if (uscf == NULL) {
+        return PT_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (u.uri.len) {
+        /*
+         * Sent as it is (nginx's rule), but for the bytes that would break
+         * the request line: spaces, controls and 0x7f up, which no valid
+         * URI has, are percent-encoded. "?args" alone gets a "/".
+         */
+        len = (u.uri.data[0] == '?');
+
+        for (p = u.uri.data; p < u.uri.data + u.uri.len; p++) {
+            len += (*p <= 0x20 || *p >= 0x7f) ? 3 : 1;
+        }
+
+        ctx->uri.data = pt_pnalloc(r->pool, len);
+        if (ctx->uri.data == NULL) {
+            return PT_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->uri.len = len;
+        p = ctx->uri.data;
+
+        if (u.uri.data[0] == '?') {
+            *p++ = '/';
+        }
+
+        for (add = 0; add < u.uri.len; add++) {
+            if (u.uri.data[add] <= 0x20 || u.uri.data[add] >= 0x7f) {
+                *p++ = '%';
+                *p++ = "0123456789ABCDEF"[u.uri.data[add] >> 4];
+                *p++ = "0123456789ABCDEF"[u.uri.data[add] & 0xf];
+
+            } else {
+                *p++ = u.uri.data[add];
+            }
+        }
+    }
+
+    /* this request's own copy of the location's upstream settings */
+    *uc = plcf->upstream;
+    uc->upstream = uscf;
+    uc->ssl = https ? plcf->upstream.ssl : NULL;
+
+    if (uc->ssl_name.len == 0) {
+        uc->ssl_name = name;
+    }
+
+    up = r->upstream;
+    up->conf = uc;
+
+    return PT_OK;
 }
 
 
@@ -505,8 +906,17 @@ static pt_int_t
 pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
     pt_str_t *uri)
 {
-    u_char    *p;
-    size_t     len, loc_len, rest;
+    u_char               *p;
+    size_t                len, loc_len, rest;
+    pt_http_proxy_ctx_t  *ctx;
+
+    ctx = pt_http_get_module_ctx(r, pt_http_proxy_module);
+
+    if (ctx && ctx->uri.len) {
+        /* the URI of a proxy_pass with variables goes as it came out */
+        *uri = ctx->uri;
+        return PT_OK;
+    }
 
     if (!plcf->has_uri) {
         if (!r->internal) {
@@ -536,7 +946,10 @@ pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
 
     uri->data = p;
 
-    p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
+    if (plcf->uri.len) {
+        p = pt_cpymem(p, plcf->uri.data, plcf->uri.len);
+    }
+
     p += pt_http_proxy_escape_uri(p, r->uri.data + loc_len,
                                   r->uri.len - loc_len);
 
@@ -593,21 +1006,12 @@ pt_http_proxy_skip_client_header(pt_http_request_t *r, pt_table_elt_t *h,
     pt_str_t                 lc;
     pt_http_proxy_header_t  *ph;
 
-    static const char  *skip[] = {
-        "host", "connection", "keep-alive", "proxy-connection", "te",
-        "trailer", "transfer-encoding", "upgrade", "content-length",
-        "expect", NULL
-    };
-
     lc.data = h->lowcase_key;
     lc.len = h->key.len;
 
-    for (i = 0; skip[i]; i++) {
-        if (lc.len == strlen(skip[i])
-            && pt_strncmp(lc.data, skip[i], lc.len) == 0)
-        {
-            return 1;
-        }
+    /* hop-by-hop, framing, Host and Expect: the proxy sends its own */
+    if (pt_http_hop_header(lc.data, lc.len)) {
+        return 1;
     }
 
     /*
@@ -745,7 +1149,16 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     u->body_chunked = 0;
 
     if (plcf->pass_request_body && rb && rb->unbuffered) {
+        if (rb->taken) {
+            /* an error_page redirect after the body went on its way */
+            pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                         "the request body was passed on as it came and "
+                         "cannot be sent again");
+            return PT_ERROR;
+        }
+
         /* the body follows the head as it comes (see the upstream) */
+        rb->taken = 1;
         u->body_streaming = 1;
         u->body_chunked = r->headers_in.chunked;
         body_len = r->headers_in.chunked ? 0 : r->headers_in.content_length_n;
@@ -977,7 +1390,12 @@ pt_http_proxy_process_header(pt_http_request_t *r)
                                       h->key.len);
             h->lowcase_key = pt_cpymem(h->value.data, r->header_start,
                                        h->value.len);
-            pt_strlow(h->lowcase_key, h->key.data, h->key.len);
+            if (h->key.len <= PT_HTTP_LC_HEADER_LEN) {
+                /* the parser lowercased it on the way */
+                pt_memcpy(h->lowcase_key, r->lowcase_header, h->key.len);
+            } else {
+                pt_strlow(h->lowcase_key, h->key.data, h->key.len);
+            }
 
             lc.data = h->lowcase_key;
             lc.len = h->key.len;
@@ -1085,6 +1503,346 @@ pt_http_proxy_process_header(pt_http_request_t *r)
 }
 
 
+/* proxy_redirect and proxy_cookie_*: rewriting response header fields */
+
+/*
+ * value with its len bytes from prefix replaced by replacement, in new
+ * pool memory: the field the upstream sent stays as it was, for
+ * $upstream_http_*.
+ */
+static pt_int_t
+pt_http_proxy_rewrite(pt_http_request_t *r, pt_str_t *value, size_t prefix,
+    size_t len, pt_str_t *replacement)
+{
+    u_char  *p, *data;
+    size_t   new_len;
+
+    new_len = value->len - len + replacement->len;
+
+    data = pt_pnalloc(r->pool, new_len ? new_len : 1);
+    if (data == NULL) {
+        return PT_ERROR;
+    }
+
+    p = pt_cpymem(data, value->data, prefix);
+    p = pt_cpymem(p, replacement->data, replacement->len);
+    pt_memcpy(p, value->data + prefix + len, value->len - prefix - len);
+
+    value->data = data;
+    value->len = new_len;
+
+    return PT_OK;
+}
+
+
+/* The text form: the value starts with the pattern (compared exactly). */
+static pt_int_t
+pt_http_proxy_rewrite_prefix(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    pt_str_t  pattern, replacement;
+
+    if (pt_http_complex_value(r, &pr->pattern, &pattern) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (pattern.len > len
+        || pt_memcmp(value->data + prefix, pattern.data, pattern.len) != 0)
+    {
+        return PT_DECLINED;
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, pattern.len, &replacement);
+}
+
+
+/*
+ * proxy_cookie_domain's text form: the whole domain, without regard to
+ * case or to a leading dot, which stays.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_domain(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    pt_str_t  pattern, replacement;
+
+    if (pt_http_complex_value(r, &pr->pattern, &pattern) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (len && value->data[prefix] == '.') {
+        prefix++;
+        len--;
+    }
+
+    if (pattern.len && pattern.data[0] == '.') {
+        pattern.data++;
+        pattern.len--;
+    }
+
+    if (pattern.len != len
+        || pt_strncasecmp(value->data + prefix, pattern.data, len) != 0)
+    {
+        return PT_DECLINED;
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (replacement.len && replacement.data[0] == '.') {
+        replacement.data++;
+        replacement.len--;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, len, &replacement);
+}
+
+
+/*
+ * The "~" forms: the regular expression is matched against the whole
+ * value, which the replacement then takes the place of. $1..$9 and the
+ * named captures of the match are set for the replacement.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_regex(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_http_proxy_rewrite_t *pr)
+{
+    int                       *captures;
+    pt_int_t                   rc;
+    pt_str_t                   s, replacement;
+    pt_uint_t                  i, n, c;
+    pt_http_variable_value_t  *vv;
+    pt_http_core_main_conf_t  *cmcf;
+
+    cmcf = pt_http_get_module_main_conf(r, pt_http_core_module);
+
+    /* room for every group of the pattern and every $N of the server */
+    n = (pt_max(pr->regex->captures, cmcf->ncaptures) + 1) * 2;
+
+    captures = pt_palloc(r->pool, n * sizeof(int));
+    if (captures == NULL) {
+        return PT_ERROR;
+    }
+
+    s.data = value->data + prefix;
+    s.len = len;
+
+    rc = pt_regex_exec(pr->regex, &s, captures, n);
+
+    if (rc == PT_DECLINED) {
+        return PT_DECLINED;
+    }
+
+    if (rc == PT_ERROR) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "regex match against \"%.*s\" failed", PT_STR_ARG(s));
+        return PT_DECLINED;
+    }
+
+    r->captures = captures;
+    r->ncaptures = (pt_uint_t) rc;
+    r->captures_data = s.data;
+
+    for (i = 0; i < pr->nnamed; i++) {
+        c = pr->named[i].capture;
+        vv = (pt_http_variable_value_t *) r->variables + pr->named[i].index;
+
+        vv->valid = 1;
+        vv->no_cacheable = 0;
+        vv->not_found = 0;
+        vv->escape = 0;
+
+        if (c < (pt_uint_t) rc && captures[2 * c] >= 0) {
+            vv->data = s.data + captures[2 * c];
+            vv->len = captures[2 * c + 1] - captures[2 * c];
+
+        } else {
+            vv->data = (u_char *) "";
+            vv->len = 0;
+        }
+    }
+
+    if (pt_http_complex_value(r, &pr->replacement, &replacement) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    return pt_http_proxy_rewrite(r, value, prefix, len, &replacement);
+}
+
+
+/* The first rule of rewrites that matches; PT_DECLINED when none does. */
+static pt_int_t
+pt_http_proxy_rewrite_value(pt_http_request_t *r, pt_str_t *value,
+    size_t prefix, size_t len, pt_array_t *rewrites)
+{
+    pt_int_t                  rc;
+    pt_uint_t                 i;
+    pt_http_proxy_rewrite_t  *pr;
+
+    pr = rewrites->elts;
+
+    for (i = 0; i < rewrites->nelts; i++) {
+        rc = pr[i].handler(r, value, prefix, len, &pr[i]);
+
+        if (rc != PT_DECLINED) {
+            return rc;
+        }
+    }
+
+    return PT_DECLINED;
+}
+
+
+/*
+ * The Domain and Path attributes of a Set-Cookie field (named without
+ * regard to case; the cookie's own name=value comes first and is never
+ * touched), each rewritten by the first rule that matches it.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_cookie(pt_http_request_t *r, pt_table_elt_t *h,
+    pt_http_proxy_loc_conf_t *plcf)
+{
+    u_char      *v;
+    size_t       i, name, name_end, start, end, len;
+    pt_int_t     rc;
+    pt_str_t     attr;
+    pt_array_t  *rewrites;
+
+    v = h->value.data;
+    len = h->value.len;
+
+    for (i = 0; i < len && v[i] != ';'; i++) { /* void */ }
+
+    while (i < len) {
+        i++;    /* ";" */
+
+        while (i < len && (v[i] == ' ' || v[i] == '\t')) {
+            i++;
+        }
+
+        name = i;
+
+        while (i < len && v[i] != ';' && v[i] != '=') {
+            i++;
+        }
+
+        name_end = i;
+
+        while (name_end > name
+               && (v[name_end - 1] == ' ' || v[name_end - 1] == '\t'))
+        {
+            name_end--;
+        }
+
+        if (i == len || v[i] == ';') {
+            continue;       /* an attribute without a value */
+        }
+
+        i++;    /* "=" */
+
+        while (i < len && (v[i] == ' ' || v[i] == '\t')) {
+            i++;
+        }
+
+        start = i;
+
+        while (i < len && v[i] != ';') {
+            i++;
+        }
+
+        end = i;
+
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) {
+            end--;
+        }
+
+        attr.data = v + name;
+        attr.len = name_end - name;
+
+        if (pt_str_caseeq_lit(&attr, "domain")) {
+            rewrites = plcf->cookie_domains;
+
+        } else if (pt_str_caseeq_lit(&attr, "path")) {
+            rewrites = plcf->cookie_paths;
+
+        } else {
+            rewrites = NULL;
+        }
+
+        if (rewrites == NULL) {
+            continue;
+        }
+
+        rc = pt_http_proxy_rewrite_value(r, &h->value, start, end - start,
+                                         rewrites);
+
+        if (rc == PT_ERROR) {
+            return PT_ERROR;
+        }
+
+        if (rc == PT_OK) {
+            /* go on after the new value */
+            i = i + h->value.len - len;
+            v = h->value.data;
+            len = h->value.len;
+        }
+    }
+
+    return PT_OK;
+}
+
+
+/*
+ * The upstream's hook for each header field the client is to get:
+ * proxy_redirect for Location and the URL of Refresh, proxy_cookie_* for
+ * Set-Cookie.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_header(pt_http_request_t *r, pt_table_elt_t *h)
+{
+    size_t                     i;
+    pt_int_t                   rc;
+    pt_str_t                   lc;
+    pt_http_proxy_loc_conf_t  *plcf;
+
+    plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
+
+    lc.data = h->lowcase_key;
+    lc.len = h->key.len;
+
+    rc = PT_DECLINED;
+
+    if (plcf->redirects && pt_str_eq_lit(&lc, "location")) {
+        rc = pt_http_proxy_rewrite_value(r, &h->value, 0, h->value.len,
+                                         plcf->redirects);
+
+    } else if (plcf->redirects && pt_str_eq_lit(&lc, "refresh")) {
+        /* "5; url=http://..." */
+        for (i = 0; i + 4 <= h->value.len; i++) {
+            if (pt_strncasecmp(h->value.data + i, (u_char *) "url=", 4) == 0)
+            {
+                rc = pt_http_proxy_rewrite_value(r, &h->value, i + 4,
+                                                 h->value.len - i - 4,
+                                                 plcf->redirects);
+                break;
+            }
+        }
+
+    } else if ((plcf->cookie_domains || plcf->cookie_paths)
+               && pt_str_eq_lit(&lc, "set-cookie"))
+    {
+        rc = pt_http_proxy_rewrite_cookie(r, h, plcf);
+    }
+
+    return (rc == PT_ERROR) ? PT_ERROR : PT_OK;
+}
+
+
 /* configuration */
 
 static void *
@@ -1115,6 +1873,12 @@ pt_http_proxy_create_loc_conf(pt_conf_t *cf)
     conf->busy_buffers_size_conf = PT_CONF_UNSET_SIZE;
     conf->temp_file_write_size_conf = PT_CONF_UNSET_SIZE;
     conf->max_temp_file_size_conf = PT_CONF_UNSET;
+
+    conf->upstream.intercept_errors = PT_CONF_UNSET;
+
+    conf->redirect = PT_CONF_UNSET;
+    conf->cookie_domains = PT_CONF_UNSET_PTR;
+    conf->cookie_paths = PT_CONF_UNSET_PTR;
 
     conf->set_headers = PT_CONF_UNSET_PTR;
     conf->http_version = PT_CONF_UNSET_UINT;
@@ -1217,9 +1981,10 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_http_proxy_loc_conf_t  *prev = parent;
     pt_http_proxy_loc_conf_t  *conf = child;
 
-    pt_str_t    *h, name;
-    pt_uint_t    i, j;
-    pt_array_t  *hide;
+    pt_str_t                 *h, name;
+    pt_uint_t                 i, j;
+    pt_array_t               *hide;
+    pt_http_proxy_rewrite_t  *pr;
 
     pt_conf_merge_msec_value(conf->upstream.connect_timeout,
                              prev->upstream.connect_timeout, 60000);
@@ -1271,9 +2036,47 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_value(conf->upstream.ssl_session_reuse,
                         prev->upstream.ssl_session_reuse, 1);
 
-    if (conf->upstream.upstream == NULL) {
+    pt_conf_merge_value(conf->upstream.intercept_errors,
+                        prev->upstream.intercept_errors, 0);
+    pt_conf_merge_bitmask_value(conf->upstream.ignore_headers,
+                                prev->upstream.ignore_headers,
+                                PT_CONF_BITMASK_SET);
+
+    /* before a location's proxy_pass is inherited by those it holds */
+    pt_conf_merge_value(conf->redirect, prev->redirect, 1);
+
+    if (!conf->redirect) {
+        conf->redirects = NULL;
+
+    } else {
+        if (conf->redirects == NULL) {
+            conf->redirects = prev->redirects;
+        }
+
+        if (conf->redirects == NULL && conf->url.data) {
+            /* "proxy_redirect default" */
+            conf->redirects = pt_array_create(cf->pool, 1,
+                                             sizeof(pt_http_proxy_rewrite_t));
+            if (conf->redirects == NULL) {
+                return PT_CONF_ERROR;
+            }
+
+            pr = pt_array_push(conf->redirects);
+            if (pr == NULL
+                || pt_http_proxy_redirect_default(cf, conf, pr) != PT_OK)
+            {
+                return PT_CONF_ERROR;
+            }
+        }
+    }
+
+    pt_conf_merge_ptr_value(conf->cookie_domains, prev->cookie_domains, NULL);
+    pt_conf_merge_ptr_value(conf->cookie_paths, prev->cookie_paths, NULL);
+
+    if (conf->upstream.upstream == NULL && conf->url_cv == NULL) {
         conf->upstream.upstream = prev->upstream.upstream;
         conf->upstream.ssl = prev->upstream.ssl;
+        conf->url_cv = prev->url_cv;
         conf->url = prev->url;
         conf->host = prev->host;
         conf->port = prev->port;
@@ -1367,6 +2170,10 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
 
     /* keep the merged list where the upstream looks */
     conf->upstream.hide_headers = hide;
+
+    if (pt_http_upstream_hide_headers_hash(cf, &conf->upstream) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
 
     if (pt_http_proxy_compile_headers(cf, conf) != PT_OK) {
         return PT_CONF_ERROR;
@@ -1668,6 +2475,392 @@ pt_http_proxy_ssl_name(pt_conf_t *cf, void *post, void *data)
 }
 
 
+/* A named capture's variable has a value only once its pattern matched. */
+static pt_int_t
+pt_http_proxy_capture_variable(pt_http_request_t *r,
+    pt_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+
+    return PT_OK;
+}
+
+
+/*
+ * The "~" form of a rule: the pattern compiled, and a variable declared
+ * for each of its named captures.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_regex_compile(pt_conf_t *cf,
+    pt_http_proxy_rewrite_t *pr, pt_str_t *pattern, pt_uint_t caseless)
+{
+    u_char              *entry;
+    pt_int_t             index;
+    pt_str_t             name;
+    pt_uint_t            i;
+    pt_regex_compile_t   rc;
+    pt_http_variable_t  *v;
+
+    pt_memzero(&rc, sizeof(pt_regex_compile_t));
+    rc.pattern = *pattern;
+    rc.pool = cf->pool;
+    rc.caseless = caseless;
+
+    if (pt_regex_compile(&rc) != PT_OK) {
+        pt_conf_error(cf, "%s", rc.err);
+        return PT_ERROR;
+    }
+
+    pr->regex = rc.regex;
+    pr->handler = pt_http_proxy_rewrite_regex;
+
+    if (rc.regex->named_captures == 0) {
+        return PT_OK;
+    }
+
+    pr->named = pt_palloc(cf->pool, rc.regex->named_captures
+                                    * sizeof(pt_http_proxy_named_capture_t));
+    if (pr->named == NULL) {
+        return PT_ERROR;
+    }
+
+    for (i = 0; i < rc.regex->named_captures; i++) {
+        /* PCRE2's table: the group's number in two bytes, then the name */
+        entry = rc.regex->names + i * rc.regex->name_size;
+
+        name.data = entry + 2;
+        name.len = pt_strlen(name.data);
+
+        v = pt_http_add_variable(cf, &name, PT_HTTP_VAR_CHANGEABLE);
+        if (v == NULL) {
+            return PT_ERROR;
+        }
+
+        if (v->get_handler == NULL) {
+            v->get_handler = pt_http_proxy_capture_variable;
+        }
+
+        index = pt_http_get_variable_index(cf, &name);
+        if (index == PT_ERROR) {
+            return PT_ERROR;
+        }
+
+        pr->named[i].capture = (entry[0] << 8) | entry[1];
+        pr->named[i].index = (pt_uint_t) index;
+    }
+
+    pr->nnamed = rc.regex->named_captures;
+
+    return PT_OK;
+}
+
+
+/*
+ * The FROM of a rule: "~regex" (case-sensitive unless caseless), "~*regex"
+ * (without regard to case), or text with variables for handler.
+ */
+static pt_int_t
+pt_http_proxy_rewrite_pattern(pt_conf_t *cf, pt_http_proxy_rewrite_t *pr,
+    pt_str_t *value, pt_uint_t caseless, pt_http_proxy_rewrite_pt handler)
+{
+    pt_str_t                          pattern;
+    pt_http_compile_complex_value_t   ccv;
+
+    if (value->len && value->data[0] == '~') {
+        pattern.data = value->data + 1;
+        pattern.len = value->len - 1;
+
+        if (pattern.len && pattern.data[0] == '*') {
+            pattern.data++;
+            pattern.len--;
+            caseless = 1;
+        }
+
+        return pt_http_proxy_rewrite_regex_compile(cf, pr, &pattern,
+                                                   caseless);
+    }
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = &pr->pattern;
+
+    if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    pr->handler = handler;
+
+    return PT_OK;
+}
+
+
+static pt_int_t
+pt_http_proxy_rewrite_replacement(pt_conf_t *cf, pt_http_proxy_rewrite_t *pr,
+    pt_str_t *value)
+{
+    pt_http_compile_complex_value_t  ccv;
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = &pr->replacement;
+
+    return pt_http_compile_complex_value(&ccv);
+}
+
+
+/* "proxy_redirect default": the URL of proxy_pass becomes the location. */
+static pt_int_t
+pt_http_proxy_redirect_default(pt_conf_t *cf, pt_http_proxy_loc_conf_t *plcf,
+    pt_http_proxy_rewrite_t *pr)
+{
+    u_char  *p;
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+    pr->handler = pt_http_proxy_rewrite_prefix;
+
+    if (plcf->has_uri) {
+        pr->pattern.value = plcf->url;
+        pr->replacement.value = plcf->location;
+        return PT_OK;
+    }
+
+    /* "http://host:port" + "/" becomes "/" */
+    p = pt_pnalloc(cf->pool, plcf->url.len + 1);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    pr->pattern.value.data = p;
+    pr->pattern.value.len = plcf->url.len + 1;
+
+    p = pt_cpymem(p, plcf->url.data, plcf->url.len);
+    *p = '/';
+
+    pt_str_set(&pr->replacement.value, "/");
+
+    return PT_OK;
+}
+
+
+/* proxy_redirect default | off | FROM TO */
+static char *
+pt_http_proxy_redirect(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    pt_str_t                 *value;
+    pt_http_proxy_rewrite_t  *pr;
+
+    value = cf->args->elts;
+
+    if (plcf->redirect == 0) {
+        /* nginx's rule: "off" wins over the whole level */
+        pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"proxy_redirect\" is "
+                          "ignored after \"proxy_redirect off\" on the same "
+                          "level");
+        return PT_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2) {
+        if (pt_str_eq_lit(&value[1], "off")) {
+            if (plcf->redirects) {
+                pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"proxy_redirect off\" "
+                                  "cancels the \"proxy_redirect\" directives "
+                                  "before it on the same level");
+            }
+
+            plcf->redirect = 0;
+            plcf->redirects = NULL;
+            return PT_CONF_OK;
+        }
+
+        if (!pt_str_eq_lit(&value[1], "default")) {
+            pt_conf_error(cf, "invalid parameter \"%.*s\"",
+                          PT_STR_ARG(value[1]));
+            return PT_CONF_ERROR;
+        }
+
+        if (plcf->url_cv) {
+            pt_conf_error(cf, "\"proxy_redirect default\" cannot be used "
+                          "with a \"proxy_pass\" with variables");
+            return PT_CONF_ERROR;
+        }
+
+        if (plcf->url.data == NULL) {
+            pt_conf_error(cf, "\"proxy_redirect default\" must come after "
+                          "\"proxy_pass\" in the same location");
+            return PT_CONF_ERROR;
+        }
+    }
+
+    plcf->redirect = 1;
+
+    if (plcf->redirects == NULL) {
+        plcf->redirects = pt_array_create(cf->pool, 2,
+                                          sizeof(pt_http_proxy_rewrite_t));
+        if (plcf->redirects == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    pr = pt_array_push(plcf->redirects);
+    if (pr == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+
+    if (cf->args->nelts == 2) {
+        if (pt_http_proxy_redirect_default(cf, plcf, pr) != PT_OK) {
+            return PT_CONF_ERROR;
+        }
+
+        return PT_CONF_OK;
+    }
+
+    if (pt_http_proxy_rewrite_pattern(cf, pr, &value[1], 0,
+                                      pt_http_proxy_rewrite_prefix)
+        != PT_OK
+        || pt_http_proxy_rewrite_replacement(cf, pr, &value[2]) != PT_OK)
+    {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+/* proxy_cookie_domain and proxy_cookie_path: off | FROM TO */
+static char *
+pt_http_proxy_cookie_rule(pt_conf_t *cf, pt_command_t *cmd,
+    pt_array_t **rules, pt_uint_t caseless, pt_http_proxy_rewrite_pt handler)
+{
+    pt_str_t                 *value;
+    pt_http_proxy_rewrite_t  *pr;
+
+    value = cf->args->elts;
+
+    if (*rules == NULL) {
+        pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"%.*s\" is ignored after "
+                          "\"%.*s off\" on the same level",
+                          PT_STR_ARG(cmd->name), PT_STR_ARG(cmd->name));
+        return PT_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2) {
+        if (!pt_str_eq_lit(&value[1], "off")) {
+            pt_conf_error(cf, "invalid parameter \"%.*s\"",
+                          PT_STR_ARG(value[1]));
+            return PT_CONF_ERROR;
+        }
+
+        if (*rules != PT_CONF_UNSET_PTR) {
+            pt_conf_log_error(PT_LOG_WARN, cf, 0, "\"%.*s off\" cancels the "
+                              "\"%.*s\" directives before it on the same "
+                              "level", PT_STR_ARG(cmd->name),
+                              PT_STR_ARG(cmd->name));
+        }
+
+        *rules = NULL;
+        return PT_CONF_OK;
+    }
+
+    if (*rules == PT_CONF_UNSET_PTR) {
+        *rules = pt_array_create(cf->pool, 2, sizeof(pt_http_proxy_rewrite_t));
+        if (*rules == NULL) {
+            return PT_CONF_ERROR;
+        }
+    }
+
+    pr = pt_array_push(*rules);
+    if (pr == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(pr, sizeof(pt_http_proxy_rewrite_t));
+
+    if (pt_http_proxy_rewrite_pattern(cf, pr, &value[1], caseless, handler)
+        != PT_OK
+        || pt_http_proxy_rewrite_replacement(cf, pr, &value[2]) != PT_OK)
+    {
+        return PT_CONF_ERROR;
+    }
+
+    return PT_CONF_OK;
+}
+
+
+static char *
+pt_http_proxy_cookie_domain(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    /* domains are compared without regard to case, "~" included */
+    return pt_http_proxy_cookie_rule(cf, cmd, &plcf->cookie_domains, 1,
+                                     pt_http_proxy_rewrite_domain);
+}
+
+
+static char *
+pt_http_proxy_cookie_path(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_http_proxy_loc_conf_t  *plcf = conf;
+
+    return pt_http_proxy_cookie_rule(cf, cmd, &plcf->cookie_paths, 0,
+                                     pt_http_proxy_rewrite_prefix);
+}
+
+
+/* proxy_pass with variables: compiled now, made into a URL per request */
+static char *
+pt_http_proxy_pass_variables(pt_conf_t *cf, pt_http_proxy_loc_conf_t *plcf,
+    pt_str_t *url)
+{
+    size_t                            n;
+    pt_uint_t                         http, https;
+    pt_http_core_loc_conf_t          *clcf;
+    pt_http_compile_complex_value_t   ccv;
+
+    /* what comes before the first variable must be, or begin, a scheme */
+    n = pt_strlchr(url->data, url->data + url->len, '$') - url->data;
+
+    http = (pt_strncasecmp(url->data, (u_char *) "http://", pt_min(n, 7))
+            == 0);
+    https = (pt_strncasecmp(url->data, (u_char *) "https://", pt_min(n, 8))
+             == 0);
+
+    if (!http && !https) {
+        pt_conf_error(cf, "invalid URL prefix in \"%.*s\"", PT_STR_ARG(*url));
+        return PT_CONF_ERROR;
+    }
+
+    /* a scheme still to come from a variable may be https */
+    plcf->https = https;
+
+    plcf->url_cv = pt_palloc(cf->pool, sizeof(pt_http_complex_value_t));
+    if (plcf->url_cv == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = url;
+    ccv.complex_value = plcf->url_cv;
+
+    if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+    clcf = pt_http_conf_get_module_loc_conf(cf, pt_http_core_module);
+
+    clcf->handler = pt_http_proxy_handler;
+
+    return PT_CONF_OK;
+}
+
+
 /* proxy_pass http://HOST[:PORT][/URI] | http://unix:/PATH:[/URI] | http://UPSTREAM */
 static char *
 pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
@@ -1679,12 +2872,16 @@ pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     pt_url_t                   u;
     pt_http_core_loc_conf_t   *clcf;
 
-    if (plcf->upstream.upstream) {
+    if (plcf->upstream.upstream || plcf->url_cv) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
     url = value[1];
+
+    if (pt_strlchr(url.data, url.data + url.len, '$')) {
+        return pt_http_proxy_pass_variables(cf, plcf, &url);
+    }
 
     if (url.len > 7 && pt_strncasecmp(url.data, (u_char *) "http://", 7) == 0)
     {
@@ -1701,17 +2898,11 @@ pt_http_proxy_pass(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         return PT_CONF_ERROR;
     }
 
-    if (pt_strlchr(url.data, url.data + url.len, '$')) {
-        pt_conf_error(cf, "variables in \"proxy_pass\" are not supported "
-                      "yet: \"%.*s\"", PT_STR_ARG(url));
-        return PT_CONF_ERROR;
-    }
-
     pt_memzero(&u, sizeof(pt_url_t));
 
     u.url.data = url.data + add;
     u.url.len = url.len - add;
-    u.default_port = 80;
+    u.default_port = plcf->https ? 443 : 80;
     u.uri_part = 1;
     u.no_resolve = 1;
 
@@ -1827,11 +3018,25 @@ pt_http_proxy_host_variable(pt_http_request_t *r,
     pt_http_variable_value_t *v, uintptr_t data)
 {
     pt_str_t                  *s;
+    pt_http_proxy_ctx_t       *ctx;
     pt_http_proxy_loc_conf_t  *plcf;
 
     plcf = pt_http_get_module_loc_conf(r, pt_http_proxy_module);
 
-    s = data ? &plcf->port : &plcf->host;
+    if (plcf->url_cv) {
+        /* made per request: known once the request went to the proxy */
+        ctx = pt_http_get_module_ctx(r, pt_http_proxy_module);
+
+        if (ctx == NULL) {
+            v->not_found = 1;
+            return PT_OK;
+        }
+
+        s = data ? &ctx->port : &ctx->host;
+
+    } else {
+        s = data ? &plcf->port : &plcf->host;
+    }
 
     if (s->data == NULL) {
         v->not_found = 1;

@@ -44,6 +44,20 @@ pt_int_t pt_http_parse_status_line(pt_http_request_t *r, pt_buf_t *b,
 pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
     off_t *out);
 
+/* header names a proxy does not pass through as they are */
+#define PT_HTTP_HOP_CONNECTION          0x0001
+#define PT_HTTP_HOP_KEEP_ALIVE          0x0002
+#define PT_HTTP_HOP_PROXY_CONNECTION    0x0004
+#define PT_HTTP_HOP_TE                  0x0008
+#define PT_HTTP_HOP_TRAILER             0x0010
+#define PT_HTTP_HOP_TRANSFER_ENCODING   0x0020
+#define PT_HTTP_HOP_UPGRADE             0x0040
+#define PT_HTTP_HOP_CONTENT_LENGTH      0x0080
+#define PT_HTTP_HOP_HOST                0x0100
+#define PT_HTTP_HOP_EXPECT              0x0200
+
+pt_uint_t pt_http_hop_header(const u_char *lowcase, size_t len);
+
 /* MIME type lists: pt_http.c */
 typedef struct {
     pt_array_t      *types;     /* of pt_str_t; PT_CONF_UNSET_PTR: unset */
@@ -95,6 +109,7 @@ typedef struct {
     pt_http_client_body_handler_pt  post_handler;
     unsigned                        done:1;
     unsigned                        unbuffered:1;   /* taken as it comes */
+    unsigned                        taken:1;        /* ... by a consumer */
 } pt_http_request_body_t;
 
 pt_int_t pt_http_read_client_request_body(pt_http_request_t *r,
@@ -132,6 +147,8 @@ typedef pt_int_t (*pt_http_output_body_filter_pt)(pt_http_request_t *r,
 
 extern pt_http_output_header_filter_pt  pt_http_top_header_filter;
 extern pt_http_output_body_filter_pt    pt_http_top_body_filter;
+
+#include "pt_http_codec.h"
 
 pt_int_t pt_http_send_header(pt_http_request_t *r);
 const char *pt_http_status_text(pt_uint_t code);

@@ -199,6 +199,9 @@ struct pt_http_core_loc_conf_s {
 
     pt_array_t               *error_pages;  /* of pt_http_err_page_t */
 
+    pt_resolver_t            *resolver;     /* pt_http_core_get_resolver() */
+    pt_msec_t                 resolver_timeout;
+
     pt_log_t                 *error_log;
 };
 
@@ -225,6 +228,15 @@ pt_int_t pt_http_core_post_access_phase(pt_http_request_t *r,
     pt_http_phase_handler_t *ph);
 pt_int_t pt_http_core_content_phase(pt_http_request_t *r,
     pt_http_phase_handler_t *ph);
+
+/*
+ * The resolver of a location configuration (NULL: none) and, in *timeout
+ * when not NULL, its resolver_timeout. It reads the http-level one too,
+ * which is never merged (an upstream block's configuration is that one):
+ * read it once the whole http block is parsed.
+ */
+pt_resolver_t *pt_http_core_get_resolver(pt_http_core_loc_conf_t *clcf,
+    pt_msec_t *timeout);
 
 void pt_http_update_location_config(pt_http_request_t *r);
 pt_int_t pt_http_find_virtual_server(pt_connection_t *c,

@@ -29,9 +29,69 @@ static const uint8_t  pt_http_tchar[256] = {
 
 #define pt_http_is_tchar(c)  pt_http_tchar[(u_char) (c)]
 
+
 /* field-vchar, SP and HTAB: what a field value may hold */
 #define pt_http_is_field_char(c)                                             \
     ((c) == '\t' || ((c) >= 0x20 && (c) != 0x7f))
+
+/* a tchar lowercased, 0 for anything else: header names in one lookup */
+static const uint8_t  pt_http_lc_tchar[256] = {
+    ['!'] = '!', ['#'] = '#', ['$'] = '$', ['%'] = '%', ['&'] = '&',
+    ['\''] = '\'', ['*'] = '*', ['+'] = '+', ['-'] = '-', ['.'] = '.',
+    ['^'] = '^', ['_'] = '_', ['`'] = '`', ['|'] = '|', ['~'] = '~',
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+    ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',
+    ['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j',
+    ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n', ['O'] = 'o',
+    ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
+    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y',
+    ['Z'] = 'z', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
+    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i',
+    ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n',
+    ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's',
+    ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
+    ['y'] = 'y', ['z'] = 'z',
+};
+
+/*
+ * Does [p, end) hold only field-value octets (VCHAR, obs-text, SP, HTAB)?
+ * Eight at a time: a word without a byte below 0x20 and without 0x7f is
+ * good as it is; only a word that has one (a tab, or a bad octet) is
+ * looked at octet by octet.
+ */
+static pt_uint_t
+pt_http_field_chars(const u_char *p, const u_char *end)
+{
+    uint64_t  w, low, del;
+
+    while (end - p >= 8) {
+        pt_memcpy(&w, p, 8);
+
+        low = (w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL;
+        del = ((w ^ 0x7f7f7f7f7f7f7f7fULL) - 0x0101010101010101ULL)
+              & ~(w ^ 0x7f7f7f7f7f7f7f7fULL) & 0x8080808080808080ULL;
+
+        if (low | del) {
+            for (w = 0; w < 8; w++) {
+                if (!pt_http_is_field_char(p[w])) {
+                    return 0;
+                }
+            }
+        }
+
+        p += 8;
+    }
+
+    for ( /* void */ ; p < end; p++) {
+        if (!pt_http_is_field_char(*p)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
 
 /* request-target octets: no controls, no space */
 #define pt_http_is_target_char(c)  ((c) > 0x20 && (c) != 0x7f)
@@ -120,14 +180,18 @@ pt_http_find_line(u_char *p, u_char *last, pt_uint_t *bad)
 
     lf = memchr(p, '\n', last - p);
 
-    cr = memchr(p, '\r', (lf ? lf : last) - p);
-
-    if (cr && (cr + 1 < last) && cr[1] != '\n') {
-        *bad = 1;           /* bare CR */
-        return NULL;
-    }
-
     if (lf == NULL) {
+        /*
+         * Not a whole line yet: a bare CR already makes it bad. In a whole
+         * line, every parser of a line checks each octet, and a CR is
+         * never one they allow, so no second search is needed there.
+         */
+        cr = memchr(p, '\r', last - p);
+
+        if (cr && cr + 1 < last && cr[1] != '\n') {
+            *bad = 1;       /* bare CR */
+        }
+
         return NULL;
     }
 
@@ -187,6 +251,11 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
     }
 
     end = lf - 1;                       /* the CR */
+
+    /* a bare CR inside is a broken line end, whatever field it is in */
+    if (memchr(p, '\r', end - p) != NULL) {
+        return PT_HTTP_PARSE_INVALID_REQUEST;
+    }
 
     r->request_start = p;
     r->request_end = end;
@@ -410,13 +479,13 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
     i = 0;
 
     for (h = p; h < end; h++) {
-        c = *h;
+        c = pt_http_lc_tchar[*h];
 
-        if (c == ':') {
-            break;
-        }
+        if (c == 0) {
+            if (*h == ':') {
+                break;
+            }
 
-        if (!pt_http_is_tchar(c)) {
             return PT_HTTP_PARSE_INVALID_HEADER;
         }
 
@@ -424,7 +493,6 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
             r->invalid_header = 1;
         }
 
-        c = pt_tolower(c);
         hash = pt_hash(hash, c);
 
         if (i < PT_HTTP_LC_HEADER_LEN) {
@@ -449,11 +517,11 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
 
     r->header_start = h;
 
-    for ( /* void */ ; h < end; h++) {
-        if (!pt_http_is_field_char(*h)) {
-            return PT_HTTP_PARSE_INVALID_HEADER;
-        }
+    if (!pt_http_field_chars(h, end)) {
+        return PT_HTTP_PARSE_INVALID_HEADER;
     }
+
+    h = end;
 
     while (h > r->header_start && (h[-1] == ' ' || h[-1] == '\t')) {
         h--;
@@ -902,4 +970,58 @@ pt_http_parse_content_length(const u_char *p, size_t len, off_t *out)
     *out = n;
 
     return PT_OK;
+}
+
+
+/*
+ * Which of the headers a proxy handles itself a lowercase name is: the
+ * hop-by-hop ones of RFC 9110 section 7.6.1, the message framing
+ * (Content-Length, Transfer-Encoding), Host and Expect; a PT_HTTP_HOP_*
+ * bit, or 0 for any other name. One length switch and at most two
+ * compares: it runs for every header of every proxied message.
+ */
+pt_uint_t
+pt_http_hop_header(const u_char *lc, size_t len)
+{
+    switch (len) {
+
+    case 2:
+        return (lc[0] == 't' && lc[1] == 'e') ? PT_HTTP_HOP_TE : 0;
+
+    case 4:
+        return pt_memcmp(lc, "host", 4) == 0 ? PT_HTTP_HOP_HOST : 0;
+
+    case 6:
+        return pt_memcmp(lc, "expect", 6) == 0 ? PT_HTTP_HOP_EXPECT : 0;
+
+    case 7:
+        if (pt_memcmp(lc, "trailer", 7) == 0) {
+            return PT_HTTP_HOP_TRAILER;
+        }
+
+        return pt_memcmp(lc, "upgrade", 7) == 0 ? PT_HTTP_HOP_UPGRADE : 0;
+
+    case 10:
+        if (pt_memcmp(lc, "connection", 10) == 0) {
+            return PT_HTTP_HOP_CONNECTION;
+        }
+
+        return pt_memcmp(lc, "keep-alive", 10) == 0
+               ? PT_HTTP_HOP_KEEP_ALIVE : 0;
+
+    case 14:
+        return pt_memcmp(lc, "content-length", 14) == 0
+               ? PT_HTTP_HOP_CONTENT_LENGTH : 0;
+
+    case 16:
+        return pt_memcmp(lc, "proxy-connection", 16) == 0
+               ? PT_HTTP_HOP_PROXY_CONNECTION : 0;
+
+    case 17:
+        return pt_memcmp(lc, "transfer-encoding", 17) == 0
+               ? PT_HTTP_HOP_TRANSFER_ENCODING : 0;
+
+    default:
+        return 0;
+    }
 }

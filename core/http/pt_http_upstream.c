@@ -59,6 +59,8 @@ static void pt_http_upstream_finalize_request(pt_http_request_t *r,
     pt_http_upstream_t *u, pt_int_t rc);
 static void pt_http_upstream_cleanup(void *data);
 static void pt_http_upstream_close_peer(pt_http_upstream_t *u);
+static pt_uint_t pt_http_upstream_intercept_errors(pt_http_request_t *r,
+    pt_http_upstream_t *u);
 static void pt_http_upstream_tunnel(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static void pt_http_upstream_ssl_init(pt_http_request_t *r,
@@ -204,9 +206,10 @@ pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u, pt_uint_t implicit)
         }
 
         if (uscfp[i]->implicit
-            && uscfp[i]->port != (u->no_port ? 0 : u->port))
+            && (uscfp[i]->port != (u->no_port ? 0 : u->port)
+                || uscfp[i]->default_port != u->default_port))
         {
-            continue;
+            continue;       /* http://x and https://x are different */
         }
 
         if (!uscfp[i]->implicit && !u->no_port) {
@@ -223,6 +226,7 @@ pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u, pt_uint_t implicit)
 
     uscf->host = u->host;
     uscf->port = (implicit && !u->no_port) ? u->port : 0;
+    uscf->default_port = implicit ? u->default_port : 0;
     uscf->implicit = implicit;
     uscf->is_unix = (u->family == AF_UNIX);
     uscf->file_name = cf->conf_file ? cf->conf_file->name.data
@@ -696,7 +700,8 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
             pt_memzero(&u, sizeof(pt_url_t));
 
             u.host = uscfp[i]->host;
-            u.port = uscfp[i]->port ? uscfp[i]->port : 80;
+            u.port = uscfp[i]->port ? uscfp[i]->port
+                     : uscfp[i]->default_port ? uscfp[i]->default_port : 80;
 
             if (pt_inet_resolve_host(cf->pool, &u) != PT_OK) {
                 pt_log_error(PT_LOG_EMERG, cf->log, 0,
@@ -739,6 +744,129 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
     }
 
     return PT_CONF_OK;
+}
+
+
+/*
+ * For a proxy_pass with variables, per request: the group whose name (an
+ * "upstream" block, with no port in u) or address (the implicit group of
+ * another proxy_pass, with the same port) u names, or NULL.
+ */
+pt_http_upstream_srv_conf_t *
+pt_http_upstream_find(pt_http_request_t *r, pt_url_t *u)
+{
+    pt_uint_t                       i;
+    in_port_t                       port;
+    pt_http_upstream_srv_conf_t   **uscfp;
+    pt_http_upstream_main_conf_t   *umcf;
+
+    umcf = pt_http_get_module_main_conf(r, pt_http_upstream_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->peers == NULL) {
+            continue;
+        }
+
+        if (u->family == AF_UNIX || uscfp[i]->is_unix) {
+            if (u->family == AF_UNIX && uscfp[i]->is_unix
+                && pt_str_eq(&uscfp[i]->host, &u->host))
+            {
+                return uscfp[i];
+            }
+
+            continue;
+        }
+
+        if (!pt_str_caseeq(&uscfp[i]->host, &u->host)) {
+            continue;
+        }
+
+        if (!uscfp[i]->implicit) {
+            if (u->no_port) {
+                return uscfp[i];
+            }
+
+            continue;
+        }
+
+        /* an implicit group without a port has its scheme's */
+        port = uscfp[i]->port ? uscfp[i]->port
+               : uscfp[i]->default_port ? uscfp[i]->default_port : 80;
+
+        if (port == u->port) {
+            return uscfp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A group of the one address addr, in r's pool, for a proxy_pass with
+ * variables that names an address no group has. It keeps no idle
+ * connections and no failure score.
+ */
+pt_http_upstream_srv_conf_t *
+pt_http_upstream_create_single(pt_http_request_t *r, pt_str_t *host,
+    pt_addr_t *addr)
+{
+    void                         **sessions;
+    pt_pool_cleanup_t             *cln;
+    pt_http_upstream_rr_peer_t    *peer;
+    pt_http_upstream_rr_peers_t   *peers;
+    pt_http_upstream_srv_conf_t   *uscf;
+
+    uscf = pt_pcalloc(r->pool, sizeof(pt_http_upstream_srv_conf_t));
+    peers = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peers_t));
+    peer = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peer_t));
+    cln = pt_pool_cleanup_add(r->pool, 0);
+
+    if (uscf == NULL || peers == NULL || peer == NULL || cln == NULL) {
+        return NULL;
+    }
+
+    sessions = pt_pcalloc(r->pool, sizeof(void *));
+    if (sessions == NULL) {
+        return NULL;
+    }
+
+    pt_memcpy(&peer->sockaddr, addr->sockaddr, addr->socklen);
+    peer->socklen = addr->socklen;
+    peer->name.len = pt_min(addr->name.len, PT_SOCKADDR_STRLEN);
+    peer->name.data = peer->name_data;
+    pt_memcpy(peer->name_data, addr->name.data, peer->name.len);
+    peer->server = &uscf->host;
+    peer->weight = 1;
+    peer->effective_weight = 1;
+    peer->max_fails = 1;
+    peer->fail_timeout = 10000;
+
+    peers->number = 1;
+    peers->single = 1;
+    peers->peer = peer;
+    peers->name = &uscf->host;
+
+    uscf->ssl_sessions = sessions;
+    uscf->nsessions = 1;
+
+    /* a TLS session kept for the peer goes with the request */
+    cln->handler = pt_http_upstream_free_sessions;
+    cln->data = uscf;
+
+    uscf->host = *host;
+    uscf->peers = peers;
+    uscf->implicit = 1;
+    uscf->is_unix = (addr->sockaddr->sa_family == AF_UNIX);
+    uscf->keepalive_timeout = 60000;
+    uscf->keepalive_requests = 1000;
+    uscf->keepalive_time = 3600000;
+    pt_queue_init(&uscf->cache);
+
+    return uscf;
 }
 
 
@@ -1857,6 +1985,10 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
         }
     }
 
+    if (u->conf->intercept_errors && pt_http_upstream_intercept_errors(r, u)) {
+        return;
+    }
+
     rc = pt_http_upstream_send_response(r, u);
 
     if (rc != PT_OK) {
@@ -1873,28 +2005,145 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
 }
 
 
+/*
+ * proxy_intercept_errors: a status of 300 or more that the location has an
+ * error_page for is answered with that page (as if the status were
+ * Portico's own) instead of the server's response. The body is not
+ * wanted: the connection is kept for another request only when the whole
+ * body, often none, came with the head. Returns 1 when it took over.
+ */
+static pt_uint_t
+pt_http_upstream_intercept_errors(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    off_t                     n;
+    pt_int_t                  rc;
+    pt_buf_t                  b;
+    pt_uint_t                 i, status;
+    pt_list_part_t           *part;
+    pt_table_elt_t           *h, *ho;
+    pt_http_chunked_t         chunked;
+    pt_http_err_page_t       *err;
+    pt_http_core_loc_conf_t  *clcf;
+
+    status = u->headers_in.status_n;
+
+    if (status < PT_HTTP_SPECIAL_RESPONSE || u->upgrading) {
+        return 0;
+    }
+
+    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+    if (clcf->error_pages == NULL) {
+        return 0;
+    }
+
+    err = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err[i].status == (pt_int_t) status) {
+            break;
+        }
+    }
+
+    if (i == clcf->error_pages->nelts) {
+        return 0;
+    }
+
+    if (status == PT_HTTP_UNAUTHORIZED) {
+        /* the page that replaces a 401 keeps the server's challenge */
+        part = &u->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash == 0 || h[i].key.len != 16
+                || pt_strncmp(h[i].lowcase_key, "www-authenticate", 16) != 0)
+            {
+                continue;
+            }
+
+            ho = pt_list_push(&r->headers_out.headers);
+            if (ho == NULL) {
+                u->keepalive = 0;
+                pt_http_upstream_finalize_request(r, u,
+                                              PT_HTTP_INTERNAL_SERVER_ERROR);
+                return 1;
+            }
+
+            *ho = h[i];
+            ho->next = NULL;
+        }
+    }
+
+    if (u->keepalive) {
+        n = u->buffer.last - u->buffer.pos;
+
+        if (u->head || status == PT_HTTP_NOT_MODIFIED) {
+            u->keepalive = (n == 0);
+
+        } else if (u->headers_in.chunked) {
+            b = u->buffer;      /* a copy: parsing moves its pos */
+            pt_memzero(&chunked, sizeof(pt_http_chunked_t));
+
+            for ( ;; ) {
+                rc = pt_http_parse_chunked(r, &b, &chunked);
+
+                if (rc != PT_OK) {
+                    break;
+                }
+
+                n = pt_min(chunked.size, (off_t) (b.last - b.pos));
+
+                if (n == 0) {
+                    break;
+                }
+
+                chunked.size -= n;
+                b.pos += n;
+            }
+
+            u->keepalive = (rc == PT_DONE && b.pos == b.last);
+
+        } else {
+            u->keepalive = (u->headers_in.content_length_n == n);
+        }
+    }
+
+    if (u->keepalive && u->peer) {
+        ((pt_http_upstream_cached_t *) u->peer->data)->request = NULL;
+        pt_http_upstream_cache_put(u);     /* or closes it */
+    }
+
+    pt_http_upstream_finalize_request(r, u, status);
+
+    return 1;
+}
+
+
 static pt_uint_t
 pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
 {
-    static const char  *hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "content-length", NULL
-    };
+    pt_uint_t        kind;
+    u_char          *p, *last, *start;
+    pt_table_elt_t  *conn;
 
-    pt_uint_t       i;
-    u_char         *p, *last, *start;
-    pt_table_elt_t *conn;
+    kind = pt_http_hop_header(h->lowcase_key, h->key.len);
 
-    for (i = 0; hop[i]; i++) {
-        if (h->key.len == strlen(hop[i])
-            && pt_strncmp(h->lowcase_key, hop[i], h->key.len) == 0)
-        {
-            if (i == 6 && u->upgrading) {
-                return 0;   /* Upgrade goes through on a 101 */
-            }
+    if (kind & PT_HTTP_HOP_UPGRADE) {
+        return !u->upgrading;       /* Upgrade goes through on a 101 */
+    }
 
-            return 1;
-        }
+    if (kind & ~(pt_uint_t) (PT_HTTP_HOP_HOST | PT_HTTP_HOP_EXPECT)) {
+        return 1;
     }
 
     /* and whatever the upstream's Connection header names */
@@ -1926,25 +2175,56 @@ pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
 
 
 pt_int_t
-pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
+pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf, pt_uint_t hash,
     pt_str_t *lowcase_name)
 {
-    pt_uint_t   i;
-    pt_str_t   *h;
+    return pt_hash_find(&conf->hide_hash, hash, lowcase_name->data,
+                        lowcase_name->len) != NULL;
+}
+
+
+/*
+ * Builds the table of the names in conf->hide_headers (an empty name
+ * matches nothing: proxy_pass_header took it back), looked up once per
+ * response header by the hash the parser computed.
+ */
+pt_int_t
+pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
+    pt_http_upstream_conf_t *conf)
+{
+    pt_str_t       *h;
+    pt_uint_t       i;
+    pt_array_t      keys;
+    pt_hash_key_t  *hk;
 
     if (conf->hide_headers == NULL) {
-        return 0;
+        return PT_OK;
+    }
+
+    if (pt_array_init(&keys, cf->temp_pool, conf->hide_headers->nelts + 1,
+                      sizeof(pt_hash_key_t)) != PT_OK)
+    {
+        return PT_ERROR;
     }
 
     h = conf->hide_headers->elts;
 
     for (i = 0; i < conf->hide_headers->nelts; i++) {
-        if (pt_str_eq(&h[i], lowcase_name)) {
-            return 1;
+        if (h[i].len == 0) {
+            continue;
         }
+
+        hk = pt_array_push(&keys);
+        if (hk == NULL) {
+            return PT_ERROR;
+        }
+
+        hk->key = h[i];
+        hk->key_hash = pt_hash_key_lc(h[i].data, h[i].len);
+        hk->value = (void *) 1;
     }
 
-    return 0;
+    return pt_hash_init(&conf->hide_hash, cf->pool, keys.elts, keys.nelts);
 }
 
 
@@ -2019,15 +2299,19 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
     if (u->body_streaming && !u->body_done) {
         /*
          * Answered before the whole body went: the rest of it is not
-         * sent, and neither connection can carry another request.
+         * sent, the server's connection cannot be used again, and the
+         * client's neither when some of the body is still to come.
          */
         u->keepalive = 0;
-        r->keepalive = 0;
-        r->lingering_close = 1;
         r->read_event_handler = pt_http_upstream_check_broken_connection;
 
-        if (r->connection->read->timer_set) {
-            pt_event_del_timer(r->connection->read);
+        if (!((pt_http_request_body_t *) r->request_body)->done) {
+            r->keepalive = 0;
+            r->lingering_close = 1;
+
+            if (r->connection->read->timer_set) {
+                pt_event_del_timer(r->connection->read);
+            }
         }
     }
 
@@ -2052,7 +2336,7 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         lc.data = h[i].lowcase_key;
         lc.len = h[i].key.len;
 
-        if (pt_http_upstream_hide_header(u->conf, &lc)) {
+        if (pt_http_upstream_hide_header(u->conf, h[i].hash, &lc)) {
             continue;
         }
 
@@ -2070,6 +2354,11 @@ pt_http_upstream_send_response(pt_http_request_t *r, pt_http_upstream_t *u)
         /* the protocol module stored the head in pool memory */
         *ho = h[i];
         ho->next = NULL;
+
+        /* proxy_redirect, proxy_cookie_*: a new value, the original kept */
+        if (u->rewrite_header && u->rewrite_header(r, ho) != PT_OK) {
+            return PT_ERROR;
+        }
 
         if (pt_str_eq_lit(&lc, "location")) {
             r->headers_out.location = ho;
@@ -3365,6 +3654,18 @@ pt_http_upstream_finalize_request(pt_http_request_t *r,
 
     /* the upstream's part is over: no more watching the client for it */
     r->read_event_handler = pt_http_block_reading;
+
+    if (u->body_streaming
+        && !((pt_http_request_body_t *) r->request_body)->done)
+    {
+        /* the rest of a streamed body is unread: no next request after it */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+
+        if (r->connection->read->timer_set) {
+            pt_event_del_timer(r->connection->read);
+        }
+    }
 
     if (u->peer) {
         ((pt_http_upstream_cached_t *) u->peer->data)->request = NULL;

@@ -27,8 +27,16 @@ typedef struct pt_http_upstream_pipe_s      pt_http_upstream_pipe_t;
 #define PT_HTTP_UPSTREAM_FT_NON_IDEMPOTENT  0x00001000
 #define PT_HTTP_UPSTREAM_FT_OFF             0x80000000
 
-/* response header fields whose meaning can be turned off (ignore_headers) */
+/* response header fields proxy_ignore_headers may name */
+#define PT_HTTP_UPSTREAM_IGN_XA_REDIRECT    0x00000002
+#define PT_HTTP_UPSTREAM_IGN_XA_EXPIRES     0x00000004
+#define PT_HTTP_UPSTREAM_IGN_EXPIRES        0x00000008
+#define PT_HTTP_UPSTREAM_IGN_CACHE_CONTROL  0x00000010
+#define PT_HTTP_UPSTREAM_IGN_SET_COOKIE     0x00000020
+#define PT_HTTP_UPSTREAM_IGN_XA_LIMIT_RATE  0x00000040
 #define PT_HTTP_UPSTREAM_IGN_XA_BUFFERING   0x00000080
+#define PT_HTTP_UPSTREAM_IGN_XA_CHARSET     0x00000100
+#define PT_HTTP_UPSTREAM_IGN_VARY           0x00000200
 
 #include "pt_http_upstream_round_robin.h"
 
@@ -52,6 +60,7 @@ typedef struct {
 struct pt_http_upstream_srv_conf_s {
     pt_str_t                      host;         /* group name or address */
     in_port_t                     port;
+    in_port_t                     default_port; /* implicit: the scheme's */
     pt_array_t                   *servers;      /* pt_http_upstream_server_t */
     pt_http_upstream_rr_peers_t  *peers;
     pt_http_upstream_balancer_t  *balancer;     /* round robin if NULL */
@@ -103,7 +112,11 @@ typedef struct {
     pt_flag_t                     ssl_session_reuse;
 
     pt_array_t                   *hide_headers;  /* pt_str_t, lowercase */
+    pt_hash_t                     hide_hash;    /* of hide_headers */
     pt_array_t                   *pass_headers;
+
+    pt_flag_t                     intercept_errors;
+    pt_uint_t                     ignore_headers; /* PT_HTTP_UPSTREAM_IGN_* */
 
     /* how the response is relayed: buffered (memory, then a file) or not */
     pt_flag_t                     buffering;
@@ -115,8 +128,6 @@ typedef struct {
 
     /* the request body: read whole first, or sent as it arrives */
     pt_flag_t                     request_buffering;
-
-    pt_uint_t                     ignore_headers;   /* PT_HTTP_UPSTREAM_IGN_* */
 } pt_http_upstream_conf_t;
 
 /* the response head, as the upstream sent it */
@@ -145,6 +156,8 @@ typedef struct {
 } pt_http_upstream_state_t;
 
 typedef pt_int_t (*pt_http_upstream_handler_pt)(pt_http_request_t *r);
+typedef pt_int_t (*pt_http_upstream_header_pt)(pt_http_request_t *r,
+    pt_table_elt_t *h);
 
 struct pt_http_upstream_s {
     pt_http_upstream_conf_t        *conf;
@@ -184,6 +197,8 @@ struct pt_http_upstream_s {
 
     pt_http_upstream_handler_pt     create_request;
     pt_http_upstream_handler_pt     process_header; /* the proxy's */
+    pt_http_upstream_header_pt      rewrite_header; /* may change a field
+                                                       the client gets */
 
     pt_str_t                        uri;            /* sent upstream */
 
@@ -218,7 +233,13 @@ pt_http_upstream_srv_conf_t *pt_http_upstream_add(pt_conf_t *cf, pt_url_t *u,
 pt_int_t pt_http_upstream_create(pt_http_request_t *r);
 void pt_http_upstream_init(pt_http_request_t *r);
 pt_int_t pt_http_upstream_hide_header(pt_http_upstream_conf_t *conf,
-    pt_str_t *lowcase_name);
+    pt_uint_t hash, pt_str_t *lowcase_name);
+pt_int_t pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
+    pt_http_upstream_conf_t *conf);
+pt_http_upstream_srv_conf_t *pt_http_upstream_find(pt_http_request_t *r,
+    pt_url_t *u);
+pt_http_upstream_srv_conf_t *pt_http_upstream_create_single(
+    pt_http_request_t *r, pt_str_t *host, pt_addr_t *addr);
 char *pt_http_upstream_temp_path_slot(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 pt_int_t pt_http_upstream_merge_temp_path(pt_conf_t *cf,

@@ -18,7 +18,8 @@ pt_http_upstream_balancer_t  pt_http_upstream_round_robin = {
 };
 
 
-static void
+/* A pool cleanup: the TLS sessions kept for a group's peers. */
+void
 pt_http_upstream_free_sessions(void *data)
 {
     pt_uint_t                     i;
@@ -368,17 +369,17 @@ pt_http_upstream_rr_usable(pt_http_upstream_t *u,
         return 0;
     }
 
+    if (peer->max_conns && peer->conns >= peer->max_conns) {
+        return 0;
+    }
+
     if (peers->single) {
-        return 1;           /* a group of one is never unavailable */
+        return 1;           /* a group of one never rests after failures */
     }
 
     if (peer->max_fails && peer->fails >= peer->max_fails
         && pt_current_msec - peer->checked <= peer->fail_timeout)
     {
-        return 0;
-    }
-
-    if (peer->max_conns && peer->conns >= peer->max_conns) {
         return 0;
     }
 

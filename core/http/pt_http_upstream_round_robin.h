@@ -106,6 +106,7 @@ extern pt_http_upstream_balancer_t  pt_http_upstream_round_robin;
 /* configuration: build a group's peers; "zone" puts them in shared memory */
 pt_int_t pt_http_upstream_init_peers(pt_conf_t *cf,
     pt_http_upstream_srv_conf_t *us);
+void pt_http_upstream_free_sessions(void *data);
 char *pt_http_upstream_zone(pt_conf_t *cf, pt_command_t *cmd, void *conf);
 char *pt_http_upstream_set_balancer(pt_conf_t *cf,
     pt_http_upstream_srv_conf_t *us, pt_http_upstream_balancer_t *b);

@@ -989,3 +989,19 @@ def needs_module(name):
 @pytest.fixture(scope="session")
 def portico_modules():
     return built_modules()
+
+
+@pytest.fixture
+def dns_server():
+    """
+    A DNS server on a free loopback port (dnsserver.DNSServer): its records
+    and behavior can be changed while portico runs; "resolver %s;" %
+    dns_server.address points portico at it.
+    """
+    from dnsserver import DNSServer
+
+    server = DNSServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

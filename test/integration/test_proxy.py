@@ -115,7 +115,7 @@ class Backend:
     """
 
     def __init__(self, handler=None, name="b", unix=None, backlog=128,
-                 raw=None, port=0, v6=False):
+                 raw=None, port=0, v6=False, host="127.0.0.1"):
         self.name = name
         self.handler = handler or Backend.echo
         self.raw = raw                  # raw(backend, sock, n): all by hand
@@ -140,9 +140,9 @@ class Backend:
         else:
             self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.lsock.bind(("127.0.0.1", port))
+            self.lsock.bind((host, port))
             self.port = self.lsock.getsockname()[1]
-            self.addr = "127.0.0.1:%d" % self.port
+            self.addr = "%s:%d" % (host, self.port)
         self.lsock.listen(backlog)
         t = threading.Thread(target=self._accept, daemon=True)
         t.start()
@@ -1554,8 +1554,8 @@ def conf_error(tmp_path, text):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("server { location / { proxy_pass http://$host; } }",
-     r'variables in "proxy_pass" are not supported'),
+    ("server { location / { proxy_pass ftp://$host; } }",
+     r'invalid URL prefix in "ftp://\$host"'),
     ("server { location ~ ^/x { proxy_pass http://127.0.0.1:1/y; } }",
      r'"proxy_pass" cannot have a URI part in a location given by a '
      r'regular expression'),

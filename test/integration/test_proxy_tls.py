@@ -297,3 +297,58 @@ http {
 """ % line)
     assert rc == 1
     assert "[emerg]" in err and message in err, err
+
+
+def test_variables_in_an_https_proxy_pass(portico, pki, backends):
+    b = backends(*pki["server"])
+    server = portico.start("""
+http {
+    access_log off;
+    upstream tb { server 127.0.0.1:%d; keepalive 4; }
+    server {
+        listen 127.0.0.1:{port};
+        location /group {
+            proxy_pass https://$arg_g;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %s;
+            proxy_ssl_name backend.test;
+            proxy_ssl_server_name on;
+        }
+        location /scheme {
+            proxy_pass $arg_s://127.0.0.1:%d;
+        }
+    }
+}
+""" % (b.port, pki["ca"][0], b.port), process="master_process off;")
+
+    for i in range(3):
+        resp = fetch(server.port, "/group?g=tb&i=%d" % i)
+        assert resp.status == 200
+        assert resp.body.startswith(b"path=/group?g=tb&i=%d " % i)
+
+    assert set(b.sni) == {"backend.test"}
+    # the group's kept-alive TLS connection carried every request
+    assert len(b.connections) == 1
+
+    resp = fetch(server.port, "/scheme?s=https")
+    assert resp.status == 200 and resp.body.startswith(b"path=/scheme?")
+    # plain HTTP to a TLS server gets nowhere
+    assert fetch(server.port, "/scheme?s=http").status == 502
+
+
+@pytest.mark.parametrize("url,port", [
+    ("https://127.0.0.1", 443),
+    ("http://127.0.0.1", 80),
+    ("https://localhost", 443),
+])
+def test_scheme_gives_the_default_port(portico, url, port):
+    """https:// without a port goes to 443, http:// to 80 (both unused)."""
+    srv = portico.start(
+        "http { server { listen 127.0.0.1:{port}; "
+        "location /a { proxy_pass %s; } "
+        "location /b { proxy_pass http://127.0.0.1:1; } } }" % url)
+    resp, _ = parse_response(raw(srv.port, get(
+        "/a", extra=b"Connection: close\r\n")))
+    assert resp.status == 502
+    srv.wait_log(r'connect\(\) failed .* upstream: '
+                 r'"(127\.0\.0\.1|\[::1\]):%d/a"' % port)
