@@ -9,6 +9,7 @@
 #   make check           everything CI runs: unit, integration, fuzz smoke,
 #                        man page lint, then the sanitizer pass (check-asan)
 #   make unit | integration | fuzz | man-lint | bench | bench-smoke
+#   make bench-instructions  (instructions per proxied request, callgrind)
 #   make install [DESTDIR=...]
 #   make clean
 #
@@ -40,7 +41,8 @@ CONFIGURED = test -f $(BUILDDIR)/Makefile || $(CONFIGURE_DEFAULT)
 .DEFAULT_GOAL := all
 
 .PHONY: all build run check check-main check-asan unit integration fuzz \
-    man-lint bench bench-smoke install clean package-deb package-rpm help
+    man-lint bench bench-smoke bench-instructions install clean \
+    package-deb package-rpm help
 
 all: $(BUILDDIR)/Makefile
 	+@$(SUB) $(PAR) all
@@ -171,6 +173,15 @@ bench bench-smoke:
 	PORTICO_BIN=$(abspath $(BUILDDIR)/portico) \
 	    BENCH_JSON=$${BENCH_JSON:-$(abspath $(BUILDDIR))/$@.json} \
 	    /usr/bin/python3 test/bench/run $(if $(filter bench-smoke,$@),--smoke)
+
+# bench-instructions: instructions one more small proxied request costs,
+# counted by callgrind (repeatable on a busy machine), beside nginx and
+# HAProxy, with Portico's most expensive functions.
+bench-instructions:
+	@$(DEPS) bench
+	+@$(MAKE) --no-print-directory all
+	PORTICO_BIN=$(abspath $(BUILDDIR)/portico) \
+	    /usr/bin/python3 test/bench/instructions
 
 install:
 	@$(CONFIGURED)

@@ -633,6 +633,7 @@ pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
     pt_sockaddr_t                *sa;
     pt_http_proxy_ctx_t          *ctx;
     pt_http_upstream_t           *up;
+    pt_http_core_loc_conf_t      *clcf;
     pt_http_upstream_conf_t      *uc;
     pt_http_upstream_srv_conf_t  *uscf;
     u_char                        ntop[PT_SOCKADDR_STRLEN];
@@ -700,7 +701,8 @@ pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
         uscf = pt_http_upstream_find(r, &u);
 
         if (uscf == NULL) {
-            uscf = pt_http_upstream_create_single(r, &u.host, &u.addrs[0]);
+            uscf = pt_http_upstream_create_single(r, &u.host, &u.addrs[0],
+                                                  1);
         }
 
     } else {
@@ -785,12 +787,22 @@ pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
                 return PT_HTTP_BAD_GATEWAY;
 
             } else {
-                pt_log_error(PT_LOG_ERR, r->connection->log, 0,
-                             "no resolver defined to resolve \"%.*s\": a "
-                             "\"proxy_pass\" with variables reaches only "
-                             "\"upstream\" groups and IP addresses",
-                             PT_STR_ARG(u.host));
-                return PT_HTTP_BAD_GATEWAY;
+                clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+
+                if (pt_http_core_get_resolver(clcf, NULL) == NULL) {
+                    pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                                 "no resolver defined to resolve \"%.*s\": "
+                                 "a \"proxy_pass\" with variables reaches "
+                                 "other host names through the "
+                                 "\"resolver\" only", PT_STR_ARG(u.host));
+                    return PT_HTTP_BAD_GATEWAY;
+                }
+
+                /* looked up when the request goes (pt_http_upstream.c) */
+                up = r->upstream;
+                up->resolve_host = u.host;
+                up->resolve_port = u.port;
+                goto resolve;
             }
 
             addr.sockaddr = &sa->sockaddr;
@@ -803,13 +815,15 @@ pt_http_proxy_eval(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf)
 
             pt_memcpy(addr.name.data, ntop, addr.name.len);
 
-            uscf = pt_http_upstream_create_single(r, &u.host, &addr);
+            uscf = pt_http_upstream_create_single(r, &u.host, &addr, 1);
         }
     }
 
     if (uscf == NULL) {
         return PT_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+resolve:
 
     if (u.uri.len) {
         /*
@@ -1217,7 +1231,9 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     u->close_sent = 0;
 
     if (i == n) {
+        /* (a group of a name looked up per request keeps no connections) */
         if (plcf->http_version == PT_HTTP_VERSION_10
+            || u->conf->upstream == NULL
             || u->conf->upstream->keepalive == 0)
         {
             p = pt_cpymem(p, "Connection: close\r\n",

@@ -30,10 +30,20 @@ static char *pt_http_upstream_keepalive(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static void *pt_http_upstream_create_main_conf(pt_conf_t *cf);
 static char *pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf);
+static pt_int_t pt_http_upstream_init_resolve(pt_conf_t *cf,
+    pt_http_upstream_srv_conf_t *us);
+static pt_uint_t pt_http_upstream_is_literal(pt_str_t *host);
 static pt_int_t pt_http_upstream_add_variables(pt_conf_t *cf);
+static pt_int_t pt_http_upstream_init_process(pt_cycle_t *cycle);
+static void pt_http_upstream_exit_process(pt_cycle_t *cycle);
 
 static void pt_http_upstream_connect(pt_http_request_t *r,
     pt_http_upstream_t *u);
+static void pt_http_upstream_start(pt_http_request_t *r,
+    pt_http_upstream_t *u);
+static void pt_http_upstream_resolve(pt_http_request_t *r,
+    pt_http_upstream_t *u);
+static void pt_http_upstream_resolve_handler(pt_resolver_ctx_t *ctx);
 static void pt_http_upstream_handler(pt_event_t *ev);
 static void pt_http_upstream_send_request(pt_http_request_t *r,
     pt_http_upstream_t *u);
@@ -135,7 +145,34 @@ pt_module_t  pt_http_upstream_module = {
     .ctx = &pt_http_upstream_module_ctx,
     .commands = pt_http_upstream_commands,
     .type = PT_HTTP_MODULE,
+    .init_process = pt_http_upstream_init_process,
+    .exit_process = pt_http_upstream_exit_process,
 };
+
+
+/* Worker 0 follows the names of "server ... resolve". */
+static pt_int_t
+pt_http_upstream_init_process(pt_cycle_t *cycle)
+{
+    pt_http_upstream_main_conf_t  *umcf;
+
+    umcf = pt_http_cycle_get_module_main_conf(cycle, pt_http_upstream_module);
+
+    if (umcf == NULL) {
+        return PT_OK;
+    }
+
+    return pt_http_upstream_resolve_init_process(cycle, umcf);
+}
+
+
+static void
+pt_http_upstream_exit_process(pt_cycle_t *cycle)
+{
+    (void) cycle;
+
+    pt_http_upstream_resolve_exit_process();
+}
 
 
 /* configuration */
@@ -741,9 +778,53 @@ pt_http_upstream_init_main_conf(pt_conf_t *cf, void *conf)
         if (pt_http_upstream_init_peers(cf, uscfp[i]) != PT_OK) {
             return PT_CONF_ERROR;
         }
+
+        if (pt_http_upstream_init_resolve(cf, uscfp[i]) != PT_OK) {
+            return PT_CONF_ERROR;
+        }
     }
 
     return PT_CONF_OK;
+}
+
+
+/*
+ * A group with "server NAME resolve" needs the http block's resolver,
+ * known once the whole block is read.
+ */
+static pt_int_t
+pt_http_upstream_init_resolve(pt_conf_t *cf, pt_http_upstream_srv_conf_t *us)
+{
+    pt_uint_t                   i;
+    pt_http_core_loc_conf_t    *clcf;
+    pt_http_upstream_server_t  *server;
+
+    server = us->servers->elts;
+
+    for (i = 0; i < us->servers->nelts; i++) {
+        if (!server[i].resolve || server[i].host.len == 0
+            || pt_http_upstream_is_literal(&server[i].host))
+        {
+            continue;
+        }
+
+        if (us->resolver == NULL) {
+            clcf = pt_http_conf_get_module_loc_conf(cf, pt_http_core_module);
+            us->resolver = pt_http_core_get_resolver(clcf,
+                                                     &us->resolver_timeout);
+        }
+
+        if (us->resolver == NULL) {
+            pt_log_error(PT_LOG_EMERG, cf->log, 0,
+                         "no resolver defined to resolve \"%.*s\" in "
+                         "upstream \"%.*s\" in %s:%lu",
+                         PT_STR_ARG(server[i].host), PT_STR_ARG(us->host),
+                         (char *) us->file_name, (unsigned long) us->line);
+            return PT_ERROR;
+        }
+    }
+
+    return PT_OK;
 }
 
 
@@ -806,61 +887,68 @@ pt_http_upstream_find(pt_http_request_t *r, pt_url_t *u)
 
 
 /*
- * A group of the one address addr, in r's pool, for a proxy_pass with
- * variables that names an address no group has. It keeps no idle
- * connections and no failure score.
+ * A group of the naddrs addresses addrs (with their ports), in r's pool,
+ * for a proxy_pass with variables that names an address no group has, or
+ * a name just resolved. It keeps no idle connections; its servers are
+ * chosen by round robin, and a group of one keeps no failure score.
  */
 pt_http_upstream_srv_conf_t *
 pt_http_upstream_create_single(pt_http_request_t *r, pt_str_t *host,
-    pt_addr_t *addr)
+    pt_addr_t *addrs, pt_uint_t naddrs)
 {
-    void                         **sessions;
+    size_t                         len;
+    pt_uint_t                      i;
     pt_pool_cleanup_t             *cln;
     pt_http_upstream_rr_peer_t    *peer;
     pt_http_upstream_rr_peers_t   *peers;
     pt_http_upstream_srv_conf_t   *uscf;
 
+    naddrs = pt_min(naddrs, PT_HTTP_UPSTREAM_MAX_PEERS);
+
     uscf = pt_pcalloc(r->pool, sizeof(pt_http_upstream_srv_conf_t));
     peers = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peers_t));
-    peer = pt_pcalloc(r->pool, sizeof(pt_http_upstream_rr_peer_t));
+    peer = pt_pcalloc(r->pool, naddrs * sizeof(pt_http_upstream_rr_peer_t));
     cln = pt_pool_cleanup_add(r->pool, 0);
 
     if (uscf == NULL || peers == NULL || peer == NULL || cln == NULL) {
         return NULL;
     }
 
-    sessions = pt_pcalloc(r->pool, sizeof(void *));
-    if (sessions == NULL) {
+    uscf->ssl_sessions = pt_pcalloc(r->pool, naddrs * sizeof(void *));
+    if (uscf->ssl_sessions == NULL) {
         return NULL;
     }
 
-    pt_memcpy(&peer->sockaddr, addr->sockaddr, addr->socklen);
-    peer->socklen = addr->socklen;
-    peer->name.len = pt_min(addr->name.len, PT_SOCKADDR_STRLEN);
-    peer->name.data = peer->name_data;
-    pt_memcpy(peer->name_data, addr->name.data, peer->name.len);
-    peer->server = &uscf->host;
-    peer->weight = 1;
-    peer->effective_weight = 1;
-    peer->max_fails = 1;
-    peer->fail_timeout = 10000;
+    for (i = 0; i < naddrs; i++) {
+        pt_memcpy(&peer[i].sockaddr, addrs[i].sockaddr, addrs[i].socklen);
+        peer[i].socklen = addrs[i].socklen;
 
-    peers->number = 1;
-    peers->single = 1;
+        len = pt_sock_ntop(&peer[i].sockaddr.sockaddr, peer[i].socklen,
+                           peer[i].name_data, PT_SOCKADDR_STRLEN, 1);
+        peer[i].name.len = len;
+        peer[i].name.data = peer[i].name_data;
+        peer[i].server = &uscf->host;
+        peer[i].weight = 1;
+        peer[i].effective_weight = 1;
+        peer[i].max_fails = 1;
+        peer[i].fail_timeout = 10000;
+    }
+
+    peers->number = naddrs;
+    peers->single = (naddrs == 1);
     peers->peer = peer;
     peers->name = &uscf->host;
 
-    uscf->ssl_sessions = sessions;
-    uscf->nsessions = 1;
+    uscf->nsessions = naddrs;
 
-    /* a TLS session kept for the peer goes with the request */
+    /* the TLS sessions kept for the peers go with the request */
     cln->handler = pt_http_upstream_free_sessions;
     cln->data = uscf;
 
     uscf->host = *host;
     uscf->peers = peers;
     uscf->implicit = 1;
-    uscf->is_unix = (addr->sockaddr->sa_family == AF_UNIX);
+    uscf->is_unix = (addrs[0].sockaddr->sa_family == AF_UNIX);
     uscf->keepalive_timeout = 60000;
     uscf->keepalive_requests = 1000;
     uscf->keepalive_time = 3600000;
@@ -1068,10 +1156,31 @@ pt_http_upstream_init(pt_http_request_t *r)
         return;
     }
 
+    r->main->count++;
+
+    r->read_event_handler = u->body_streaming
+                            ? pt_http_upstream_read_body_handler
+                            : pt_http_upstream_check_broken_connection;
+
+    if (u->upstream == NULL) {
+        /* a host name made by proxy_pass with variables: look it up */
+        pt_http_upstream_resolve(r, u);
+        return;
+    }
+
+    pt_http_upstream_start(r, u);
+}
+
+
+/* The group is known: the first attempt. */
+static void
+pt_http_upstream_start(pt_http_request_t *r, pt_http_upstream_t *u)
+{
     if (u->upstream->balancer && u->upstream->balancer->init_peer
         && u->upstream->balancer->init_peer(r, u) != PT_OK)
     {
-        pt_http_finalize_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
+        pt_http_upstream_finalize_request(r, u,
+                                          PT_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -1080,13 +1189,93 @@ pt_http_upstream_init(pt_http_request_t *r)
                         u->upstream->peers->number)
                : u->upstream->peers->number;
 
-    r->main->count++;
-
-    r->read_event_handler = u->body_streaming
-                            ? pt_http_upstream_read_body_handler
-                            : pt_http_upstream_check_broken_connection;
-
     pt_http_upstream_connect(r, u);
+}
+
+
+static void
+pt_http_upstream_resolve(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    pt_msec_t                 timeout;
+    pt_resolver_t            *resolver;
+    pt_resolver_ctx_t        *ctx;
+    pt_http_core_loc_conf_t  *clcf;
+
+    clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
+    resolver = pt_http_core_get_resolver(clcf, &timeout);
+
+    if (resolver == NULL) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "no resolver defined to resolve \"%.*s\"",
+                     PT_STR_ARG(u->resolve_host));
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    r->connection->log->action = "resolving the upstream name";
+
+    ctx = pt_resolve_start(resolver, &u->resolve_host);
+
+    if (ctx == NULL) {
+        pt_http_upstream_finalize_request(r, u,
+                                          PT_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->handler = pt_http_upstream_resolve_handler;
+    ctx->data = r;
+    ctx->timeout = timeout;
+    ctx->log = r->connection->log;
+
+    if (pt_resolve_name(ctx) != PT_OK) {
+        pt_resolve_name_done(ctx);
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    u->resolve_ctx = ctx;
+}
+
+
+static void
+pt_http_upstream_resolve_handler(pt_resolver_ctx_t *ctx)
+{
+    pt_uint_t             i;
+    pt_http_request_t    *r;
+    pt_http_upstream_t   *u;
+
+    r = ctx->data;
+    u = r->upstream;
+    u->resolve_ctx = NULL;
+
+    if (ctx->state != PT_OK) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "\"%.*s\" could not be resolved (%s)",
+                     PT_STR_ARG(u->resolve_host),
+                     ctx->err ? ctx->err : "error");
+        pt_resolve_name_done(ctx);
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    for (i = 0; i < ctx->naddrs; i++) {
+        pt_inet_set_port(ctx->addrs[i].sockaddr, u->resolve_port);
+    }
+
+    /* the group copies the addresses: the ctx may go */
+    u->upstream = pt_http_upstream_create_single(r, &u->resolve_host,
+                                                 ctx->addrs, ctx->naddrs);
+    pt_resolve_name_done(ctx);
+
+    if (u->upstream == NULL) {
+        pt_http_upstream_finalize_request(r, u,
+                                          PT_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    u->start_time = pt_current_msec;
+
+    pt_http_upstream_start(r, u);
 }
 
 
@@ -3644,6 +3833,11 @@ static void
 pt_http_upstream_finalize_request(pt_http_request_t *r,
     pt_http_upstream_t *u, pt_int_t rc)
 {
+    if (u->resolve_ctx) {
+        pt_resolve_name_done(u->resolve_ctx);
+        u->resolve_ctx = NULL;
+    }
+
     if (u->state && u->state->response_time == 0) {
         u->state->response_time = pt_current_msec - u->start_time;
     }
@@ -3702,6 +3896,11 @@ pt_http_upstream_cleanup(void *data)
     pt_http_upstream_t  *u;
 
     u = r->upstream;
+
+    if (u && u->resolve_ctx) {
+        pt_resolve_name_done(u->resolve_ctx);
+        u->resolve_ctx = NULL;
+    }
 
     if (u == NULL || u->peer == NULL) {
         return;

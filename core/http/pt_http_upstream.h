@@ -69,6 +69,8 @@ struct pt_http_upstream_srv_conf_s {
     size_t                        shm_zone_need;    /* of it, for us */
     void                        **ssl_sessions; /* per peer, per worker */
     pt_uint_t                     nsessions;
+    pt_resolver_t                *resolver;     /* for "resolve" servers */
+    pt_msec_t                     resolver_timeout;
 
     pt_uint_t                     keepalive;    /* idle connections kept */
     pt_msec_t                     keepalive_timeout;
@@ -202,6 +204,11 @@ struct pt_http_upstream_s {
 
     pt_str_t                        uri;            /* sent upstream */
 
+    pt_str_t                        resolve_host;   /* a name to look up
+                                                       first: no group */
+    in_port_t                       resolve_port;
+    pt_resolver_ctx_t              *resolve_ctx;    /* that lookup */
+
     unsigned                        request_sent:1;
     unsigned                        header_sent:1;  /* to the client */
     unsigned                        keepalive:1;    /* peer reusable */
@@ -239,7 +246,12 @@ pt_int_t pt_http_upstream_hide_headers_hash(pt_conf_t *cf,
 pt_http_upstream_srv_conf_t *pt_http_upstream_find(pt_http_request_t *r,
     pt_url_t *u);
 pt_http_upstream_srv_conf_t *pt_http_upstream_create_single(
-    pt_http_request_t *r, pt_str_t *host, pt_addr_t *addr);
+    pt_http_request_t *r, pt_str_t *host, pt_addr_t *addrs,
+    pt_uint_t naddrs);
+
+pt_int_t pt_http_upstream_resolve_init_process(pt_cycle_t *cycle,
+    pt_http_upstream_main_conf_t *umcf);
+void pt_http_upstream_resolve_exit_process(void);
 char *pt_http_upstream_temp_path_slot(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 pt_int_t pt_http_upstream_merge_temp_path(pt_conf_t *cf,

@@ -754,8 +754,8 @@ def test_variables_with_a_host_name_need_a_resolver(portico, backends):
         assert b"<center>portico" in resp.body
         host = h.split(":")[0]
         srv.wait_log(r'\[error\] .*no resolver defined to resolve "%s": '
-                     r'a "proxy_pass" with variables reaches only '
-                     r'"upstream" groups and IP addresses' % host)
+                     r'a "proxy_pass" with variables reaches other host '
+                     r'names through the "resolver" only' % host)
     assert b.requests == []
     # no upstream was tried
     assert log_lines(srv, 3)[0] == "502|-|localhost|80"
