@@ -502,6 +502,21 @@ def test_x_accel_buffering_yes_buffers_with_buffering_off(portico, backends):
     assert got == SIZE and digest == b.sent_sha256
 
 
+def test_ignore_headers_x_accel_buffering(portico, backends):
+    """proxy_ignore_headers X-Accel-Buffering: the field changes nothing."""
+    b = new_backend(backends, big_backend(SIZE,
+                                          headers=b"X-Accel-Buffering: no\r\n"))
+    srv = start(portico, loc(b, "proxy_ignore_headers X-Accel-Buffering;"))
+    s = small_client(srv.port)
+    s.sendall(get("/big"))
+    head, rest = read_head(s)
+    assert b"X-Accel-Buffering" not in head
+    wait_for(lambda: b.finished, 30, what="the backend to finish")
+    digest, got = read_length_body(s, head, rest)
+    s.close()
+    assert got == SIZE and digest == b.sent_sha256
+
+
 # ---------------------------------------------------------------------------
 # proxy_request_buffering off
 
@@ -857,6 +872,68 @@ def test_early_answer_ends_the_body(portico, backends):
     assert resp.status == 403 and resp.body == b"no"
     assert resp.header("Connection") == "close"
     c.close()
+
+
+def test_intercepted_answer_before_the_body_ends_the_connection(
+        portico, backends):
+    """
+    The rest of a body the client is still sending is never taken for a
+    request: the error page goes out, then the connection ends.
+    """
+    def script(backend, s, n):
+        recv_head(backend, s)
+        s.sendall(response(404, b"oops"))
+        while backend.recv(s, 10):
+            pass
+
+    b = backends(raw=raw_backend(script))
+    srv = start(portico, """
+        lingering_timeout 1s;
+        location / {
+            proxy_pass http://%s;
+            proxy_request_buffering off;
+            proxy_intercept_errors on;
+            error_page 404 = @fallback;
+        }
+        location @fallback { return 200 fallback; }""" % b.addr)
+    c = Client(srv.port, timeout=10)
+    smuggled = get("/evil")
+    c.send(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+           % (10 + len(smuggled)) + b"0123456789")
+    resp = c.response()
+    assert resp.status == 200 and resp.body == b"fallback"
+    assert resp.header("Connection") == "close"
+    try:
+        c.send(smuggled)
+    except OSError:
+        pass
+    data, took = c.wait_closed(timeout=8)
+    assert b"HTTP/1.1" not in data
+    c.close()
+
+
+def test_error_page_cannot_send_a_streamed_body_again(portico, backends):
+    b1 = backends(lambda backend, req: response(503, b"busy"), name="one")
+    b2 = backends(name="two")
+    srv = start(portico, """
+        location / {
+            proxy_pass http://%s;
+            proxy_request_buffering off;
+            proxy_intercept_errors on;
+            error_page 503 = @again;
+        }
+        location @again {
+            proxy_pass http://%s;
+            proxy_request_buffering off;
+        }""" % (b1.addr, b2.addr))
+    c = Client(srv.port)
+    resp = c.request(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"\r\nhello")
+    c.close()
+    assert resp.status == 500
+    assert b1.last().body == b"hello" and b2.requests == []
+    srv.wait_log(r"\[error\].*the request body was passed on as it came and "
+                 r"cannot be sent again")
 
 
 # ---------------------------------------------------------------------------
