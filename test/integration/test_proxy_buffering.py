@@ -256,8 +256,10 @@ def test_kept_alive_backend_connection_serves_others_meanwhile(
     pool while its client is still receiving: the next request reuses it.
     """
     b = new_backend(backends, big_backend(SIZE))
+    # one worker: both clients reach the same pool of idle connections
     srv = start(portico, "location / { proxy_pass http://ka; }",
-                extra="upstream ka { server %s; keepalive 2; }" % b.addr)
+                extra="upstream ka { server %s; keepalive 2; }" % b.addr,
+                process="master_process on; worker_processes 1;")
     s = small_client(srv.port)
     s.sendall(get("/big"))
     head, rest = read_head(s)
