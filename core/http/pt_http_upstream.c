@@ -3153,9 +3153,14 @@ pt_http_upstream_pipe_recycle(pt_http_request_t *r, pt_http_upstream_t *u)
 /*
  * Passes the oldest data on: the file ranges, then the memory buffers,
  * then the one being filled; no more than proxy_busy_buffers_size may be
- * under way unless "all" (the body is complete: everything goes, and the
- * end with it). Returns PT_OK, PT_DECLINED when nothing went, PT_ERROR.
+ * under way unless "all": everything goes, and with PT_HTTP_UPSTREAM_LAST
+ * the end of the body too. Returns PT_OK, PT_DECLINED when nothing went,
+ * PT_ERROR.
  */
+#define PT_HTTP_UPSTREAM_SOME  0
+#define PT_HTTP_UPSTREAM_ALL   1
+#define PT_HTTP_UPSTREAM_LAST  2
+
 static pt_int_t
 pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
     pt_uint_t all)
@@ -3214,7 +3219,7 @@ pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
         ll = &ln->next;
     }
 
-    if (all) {
+    if (all == PT_HTTP_UPSTREAM_LAST) {
         ln = pt_alloc_chain_link(r->pool);
         if (ln == NULL) {
             return PT_ERROR;
@@ -3567,6 +3572,27 @@ pt_http_upstream_pipe_read(pt_http_request_t *r, pt_http_upstream_t *u)
 }
 
 
+/*
+ * The upstream failed in the middle of the body: what was read of it
+ * still goes to the client, then the connection ends without the end of
+ * the body, so that the client sees that the response is incomplete.
+ */
+static void
+pt_http_upstream_pipe_abort(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    u->keepalive = 0;
+    r->keepalive = 0;
+
+    if (pt_http_upstream_pipe_pass(r, u, PT_HTTP_UPSTREAM_ALL) == PT_ERROR) {
+        pt_http_upstream_finalize_request(r, u, PT_ERROR);
+        return;
+    }
+
+    /* (the server's connection is closed: the body did not end) */
+    pt_http_upstream_finalize_request(r, u, PT_OK);
+}
+
+
 static void
 pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
 {
@@ -3584,7 +3610,7 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
         pt_log_error(PT_LOG_ERR, c->log, ETIMEDOUT,
                      "upstream timed out while reading upstream %.*s",
                      PT_STR_ARG(u->rr_peer->name));
-        pt_http_upstream_finalize_request(r, u, PT_ERROR);
+        pt_http_upstream_pipe_abort(r, u);
         return;
     }
 
@@ -3615,8 +3641,7 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
             rc = pt_http_upstream_pipe_read(r, u);
 
             if (rc == PT_ERROR) {
-                u->keepalive = 0;
-                pt_http_upstream_finalize_request(r, u, PT_ERROR);
+                pt_http_upstream_pipe_abort(r, u);
                 return;
             }
 
@@ -3634,13 +3659,13 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
 
         if (u->length == 0) {
             /* all read: the rest goes, and the upstream is let go */
-            rc = pt_http_upstream_pipe_pass(r, u, 1);
+            rc = pt_http_upstream_pipe_pass(r, u, PT_HTTP_UPSTREAM_LAST);
             pt_http_upstream_finalize_request(r, u,
                                               rc == PT_OK ? PT_OK : PT_ERROR);
             return;
         }
 
-        rc = pt_http_upstream_pipe_pass(r, u, 0);
+        rc = pt_http_upstream_pipe_pass(r, u, PT_HTTP_UPSTREAM_SOME);
 
         if (rc == PT_ERROR) {
             pt_http_upstream_finalize_request(r, u, PT_ERROR);

@@ -46,14 +46,15 @@ from test_proxy import backends  # noqa: F401 (the fixture)
 # helpers
 
 def big_backend(size, headers=b"", framing="length", block=1 << 16,
-                sndbuf=1 << 16):
+                sndbuf=1 << 16, cut=None):
     """
     A handler that sends a size-byte body as fast as the backend's socket
     takes it, with the framing asked for ("length", "chunked", "close").
     It counts what it sent in backend.progress, and sets
     backend.sent_sha256 and backend.finished (a time) at the end. Its
     socket buffer is small, so that little of a held back body hides in
-    the kernel.
+    the kernel. With cut, it closes the connection after that many bytes
+    of the body.
     """
     data = os.urandom(block)
 
@@ -72,9 +73,10 @@ def big_backend(size, headers=b"", framing="length", block=1 << 16,
         h = hashlib.sha256()
         sent = 0
         i = 0
-        while sent < size:
+        end = size if cut is None else cut
+        while sent < end:
             # odd sizes, so that chunks and reads never line up
-            n = min(size - sent, block - (i * 977) % 5000)
+            n = min(end - sent, block - (i * 977) % 5000)
             piece = data[i % 101:] + data[:i % 101]
             piece = piece[:n]
             h.update(piece)
@@ -85,9 +87,9 @@ def big_backend(size, headers=b"", framing="length", block=1 << 16,
             sent += n
             backend.progress = sent
             i += 1
-        if framing == "chunked":
+        if framing == "chunked" and cut is None:
             req.sock.sendall(b"0\r\nX-Trailer: t\r\n\r\n")
-        if framing == "close":
+        if framing == "close" or cut is not None:
             req.close = True
         backend.sent_sha256 = h.hexdigest()
         backend.finished = time.monotonic()
@@ -354,6 +356,39 @@ def test_every_framing_intact_through_small_buffers_and_the_file(
         digest, got = ChunkedReader(s, rest).read()
     s.close()
     assert got == size and digest == b.sent_sha256
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_response_cut_short_gives_what_was_read_then_ends(portico, backends,
+                                                          framing):
+    """
+    The backend closes in the middle of the body while the client is
+    behind: everything it sent (most of it in the temp file by then) still
+    reaches the client, then the connection ends without the end of the
+    body, so the client knows it is incomplete.
+    """
+    cut = SIZE // 2
+    b = new_backend(backends, big_backend(SIZE, framing=framing, cut=cut))
+    srv = start(portico, loc(b))
+    s = small_client(srv.port)
+    s.sendall(get("/big"))
+    head, rest = read_head(s)
+    wait_for(lambda: b.closed, 30, what="the backend to close")
+    srv.wait_log(r"upstream prematurely closed connection while reading "
+                 r"upstream")
+    if framing == "length":
+        assert b"Content-Length: %d\r\n" % SIZE in head
+        data, closed = recv_until_close(s, 30)
+        data = rest + data
+        digest, got = hashlib.sha256(data).hexdigest(), len(data)
+    else:
+        reader = ChunkedReader(s, rest)
+        with pytest.raises(AssertionError, match="closed inside"):
+            reader.read()
+        closed = True
+        digest, got = reader.h.hexdigest(), reader.size
+    s.close()
+    assert closed and got == cut and digest == b.sent_sha256
 
 
 def test_fast_client_streams_with_buffering_on(portico, backends):
