@@ -1006,9 +1006,11 @@ def read_body(c, resp_head_only=False, chunk=1 << 20, pause=0.0,
 
 
 def test_100_mib_response_with_bounded_memory(portico, backends):
+    """Streamed (buffering is in test_proxy_buffering.py): one buffer."""
     size = 100 << 20
     b = backends(big_handler(size))
-    srv = start(portico, "location / { proxy_pass http://%s; }" % b.addr)
+    srv = start(portico, "location / { proxy_pass http://%s; "
+                         "proxy_buffering off; }" % b.addr)
     pids = worker_pids(srv)
     one(srv.port, get("/warm"))     # (a first request's allocations)
     b.requests.clear()

@@ -207,7 +207,28 @@ def wait_stalled(b, quiet=0.5, timeout=20):
     return b.progress
 
 
+# Where the temporary files go: a directory of its own under /tmp, not
+# under pytest's, whose top directory any pytest starting on the machine
+# makes private again, which would shut the unprivileged workers out.
+SPOOL = None
+
+
+@pytest.fixture(autouse=True)
+def spool():
+    global SPOOL
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ptspool")
+    os.chmod(d, 0o755)
+    SPOOL = Path(d)
+    yield SPOOL
+    SPOOL = None
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def loc(b, extra=""):
+    if "proxy_temp_path" not in extra:
+        extra += " proxy_temp_path %s/proxy;" % SPOOL
     return "location / { proxy_pass http://%s; %s }" % (b.addr, extra)
 
 
@@ -222,26 +243,34 @@ SIZE = 48 << 20
 def test_slow_client_gets_the_body_from_a_temp_file_and_the_backend_is_free(
         portico, backends):
     """
-    20 MiB for a client that does not read: the backend finishes, its
+    48 MiB for a client that does not read: the backend finishes, its
     connection is closed while the client is stalled, the rest waits in an
-    unlinked file under proxy_temp_path; then every byte arrives.
+    unlinked file under proxy_temp_path, not in memory; then every byte
+    arrives.
     """
     b = new_backend(backends, big_backend(SIZE))
     srv = start(portico, loc(b))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     pids = worker_pids(srv)
+    c = Client(srv.port)
+    assert c.request(get("/warm")).status == 200
+    c.close()
+    base = max(rss_kib(p) for p in pids)
     s = small_client(srv.port)
     s.sendall(get("/big"))
     head, rest = read_head(s)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
 
     wait_for(lambda: b.finished, 30, what="the backend to finish")
-    wait_for(lambda: b.closed, 10, what="the backend connection to close")
+    wait_for(lambda: 2 in b.closed, 10,
+             what="the backend connection to close")
     files = deleted_files_under(pids, temp)
     assert len(files) == 1, files
+    grown = max(rss_kib(p) for p in pids) - base
+    assert grown < 16 * 1024, (base, grown)
     srv.wait_log(r"\[warn\].*an upstream response is buffered to a "
                  r"temporary file in \"%s\"" % re.escape(str(temp)))
-    assert b.closed and len(b.requests) == 1
+    assert len(b.requests) == 2
 
     digest, got = read_length_body(s, head, rest)
     s.close()
@@ -259,7 +288,8 @@ def test_kept_alive_backend_connection_serves_others_meanwhile(
     """
     b = new_backend(backends, big_backend(SIZE))
     # one worker: both clients reach the same pool of idle connections
-    srv = start(portico, "location / { proxy_pass http://ka; }",
+    srv = start(portico, "location / { proxy_pass http://ka; "
+                         "proxy_temp_path %s; }" % SPOOL,
                 extra="upstream ka { server %s; keepalive 2; }" % b.addr,
                 process="master_process on; worker_processes 1;")
     s = small_client(srv.port)
@@ -281,7 +311,7 @@ def test_kept_alive_backend_connection_serves_others_meanwhile(
 def test_max_temp_file_size_0_holds_the_backend_back(portico, backends):
     b = new_backend(backends, big_backend(SIZE))
     srv = start(portico, loc(b, "proxy_max_temp_file_size 0;"))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     pids = worker_pids(srv)
     s = small_client(srv.port)
     s.sendall(get("/big"))
@@ -302,7 +332,7 @@ def test_max_temp_file_size_caps_the_file(portico, backends):
     """The file grows to the limit; then the backend waits for the client."""
     b = new_backend(backends, big_backend(SIZE))
     srv = start(portico, loc(b, "proxy_max_temp_file_size 1m;"))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     pids = worker_pids(srv)
     s = small_client(srv.port)
     s.sendall(get("/big"))
@@ -340,7 +370,7 @@ def test_every_framing_intact_through_small_buffers_and_the_file(
     srv = start(portico, loc(b, "proxy_buffer_size 1k; proxy_buffers 4 1k; "
                                 "proxy_busy_buffers_size 2k; "
                                 "proxy_temp_file_write_size 1k;"))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     s = small_client(srv.port)
     s.sendall(get("/big"))
     head, rest = read_head(s)
@@ -448,8 +478,8 @@ def test_bodiless_answers_keep_the_backend_connection(portico, backends):
 
 def test_temp_path_with_levels(portico, backends):
     b = new_backend(backends, big_backend(SIZE))
-    srv = start(portico, loc(b, "proxy_temp_path {tmp}/spool/px 1 2;"))
-    temp = Path(srv.tmp) / "spool" / "px"
+    temp = SPOOL / "px"
+    srv = start(portico, loc(b, "proxy_temp_path %s 1 2;" % temp))
     assert stat.S_IMODE(os.stat(temp).st_mode) == 0o700
     s = small_client(srv.port)
     s.sendall(get("/big"))
@@ -472,7 +502,7 @@ def test_buffering_off_streams_200_mib_with_bounded_memory(portico, backends):
     size = 200 << 20
     b = new_backend(backends, big_backend(size, block=1 << 20))
     srv = start(portico, loc(b, "proxy_buffering off;"))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     pids = worker_pids(srv)
     c = Client(srv.port)
     assert c.request(get("/warm")).status == 200
@@ -512,7 +542,7 @@ def test_x_accel_buffering_no_streams(portico, backends):
     b = new_backend(backends, big_backend(SIZE,
                                           headers=b"X-Accel-Buffering: no\r\n"))
     srv = start(portico, loc(b))
-    temp = Path(srv.tmp) / "temp" / "proxy"
+    temp = SPOOL / "proxy"
     s = small_client(srv.port)
     s.sendall(get("/big"))
     head, rest = read_head(s)
