@@ -2978,6 +2978,7 @@ struct pt_http_upstream_pipe_s {
     pt_buf_t                     *last;         /* the last_buf marker */
     pt_uint_t                     allocated;    /* of proxy_buffers */
     off_t                         busy_size;    /* not yet sent of "busy" */
+    unsigned                      no_file:1;    /* the file failed */
 };
 
 
@@ -3311,7 +3312,9 @@ pt_http_upstream_create_temp_file(pt_http_request_t *r,
  * Moves the oldest memory buffers not yet passed on to the temporary file,
  * up to proxy_temp_file_write_size at a time and proxy_max_temp_file_size
  * in all. Returns PT_OK when buffers were freed, PT_DECLINED when none
- * could be, PT_ERROR.
+ * could be, PT_ERROR. A file that cannot be made or written (logged at
+ * crit) is not tried again for the response, which then waits for the
+ * client as with proxy_max_temp_file_size 0: slower, but whole.
  */
 static pt_int_t
 pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
@@ -3326,7 +3329,7 @@ pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
 
     p = u->pipe;
 
-    if (u->conf->max_temp_file_size == 0 || p->in == NULL) {
+    if (u->conf->max_temp_file_size == 0 || p->no_file || p->in == NULL) {
         return PT_DECLINED;
     }
 
@@ -3362,7 +3365,8 @@ pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
         p->temp_file = pt_http_upstream_create_temp_file(r,
                                                          u->conf->temp_path);
         if (p->temp_file == NULL) {
-            return PT_ERROR;
+            p->no_file = 1;
+            return PT_DECLINED;
         }
 
         pt_log_error(PT_LOG_WARN, r->connection->log, 0,
@@ -3373,11 +3377,13 @@ pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
     n = pwritev(p->temp_file->fd, iov, niov, offset);
 
     if (n != (ssize_t) size) {
+        /* nothing is lost: the buffers wait for the client instead */
         pt_log_error(PT_LOG_CRIT, r->connection->log,
                      n == -1 ? errno : ENOSPC,
                      "pwritev() of an upstream response to a temporary "
                      "file failed");
-        return PT_ERROR;
+        p->no_file = 1;
+        return PT_DECLINED;
     }
 
     p->temp_file->offset += size;

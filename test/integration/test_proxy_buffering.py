@@ -357,6 +357,35 @@ def test_max_temp_file_size_caps_the_file(portico, backends):
     assert got == SIZE and digest == b.sent_sha256
 
 
+def test_temp_file_that_cannot_be_made_holds_the_backend_back(portico,
+                                                              backends):
+    """
+    No file can be made in proxy_temp_path: that is logged, and the
+    response goes on as with proxy_max_temp_file_size 0, whole.
+    """
+    b = new_backend(backends, big_backend(SIZE))
+    srv = start(portico, loc(b),
+                expect_log=[r"\[crit\].*could not create a temporary file"])
+    temp = SPOOL / "proxy"
+    if os.geteuid() == 0:
+        # the workers are unprivileged: shut them out above the directory
+        os.chmod(SPOOL, 0o700)
+    else:
+        os.chmod(temp, 0o500)
+    s = small_client(srv.port)
+    s.sendall(get("/big"))
+    head, rest = read_head(s)
+    srv.wait_log(r"\[crit\].*could not create a temporary file in \"%s\""
+                 % re.escape(str(temp)), timeout=30)
+    sent = wait_stalled(b)
+    assert b.finished is None and sent < SIZE
+    digest, got = read_length_body(s, head, rest)
+    s.close()
+    os.chmod(SPOOL, 0o755)
+    os.chmod(temp, 0o700)
+    assert got == SIZE and digest == b.sent_sha256
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked", "close"])
 def test_every_framing_intact_through_small_buffers_and_the_file(
         portico, backends, framing):
