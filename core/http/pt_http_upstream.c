@@ -600,7 +600,7 @@ pt_http_upstream_get_round_robin_peer(pt_http_upstream_t *u)
     pt_http_upstream_rr_peers_t  *peers;
 
     peers = u->upstream->peers;
-    now = pt_time();
+    now = pt_monotonic_time();
 
     best = NULL;
     total = 0;
@@ -675,7 +675,7 @@ pt_http_upstream_free_round_robin_peer(pt_http_upstream_t *u,
 
     if (failed) {
         peer->fails++;
-        peer->checked = pt_time();
+        peer->checked = pt_monotonic_time();
 
         if (peer->max_fails) {
             peer->effective_weight -= peer->weight / peer->max_fails;
@@ -692,7 +692,7 @@ pt_http_upstream_free_round_robin_peer(pt_http_upstream_t *u,
         }
 
     } else if (peer->fails
-               && pt_time() - peer->checked > peer->fail_timeout)
+               && pt_monotonic_time() - peer->checked > peer->fail_timeout)
     {
         peer->fails = 0;
     }

@@ -632,12 +632,15 @@ def write_config(tmp, conf_text, name="portico.conf", raw_conf=False,
 class Portico:
     """One running portico, started by PorticoFactory.start()."""
 
-    def __init__(self, tmp, conf_path, ports, expect_log, args, binary=None):
+    def __init__(self, tmp, conf_path, ports, expect_log, args, binary=None,
+                 env=None):
         self.tmp = tmp
         self.conf = conf_path
         self.args = list(args)
         # the executable it runs (the upgrade tests start a copy)
         self.binary = str(binary or PORTICO_BIN)
+        # variables added to the environment it starts with
+        self.env = dict(env or {})
         # how its configuration was written, for rewrite()
         self.config_options = {}
         self.values = {}
@@ -728,6 +731,7 @@ class Portico:
             + self.args,
             stdin=subprocess.DEVNULL, stdout=self.stdout_f,
             stderr=self.stderr_f, cwd=str(self.tmp),
+            env=dict(os.environ, **self.env) if self.env else None,
             # its own process group: whatever it forks can be found
             start_new_session=True)
 
@@ -909,8 +913,8 @@ class PorticoFactory:
     configuration (preamble + text, placeholders filled in), starts the
     binary (with args after -p and -c) and waits until every {portN} port
     accepts. Placeholders {port}, {port2}, ... that are not given get free
-    ports; {tmp} is the server's directory. On teardown every server is
-    stopped and checked.
+    ports; {tmp} is the server's directory; env adds variables to its
+    environment. On teardown every server is stopped and checked.
     """
 
     def __init__(self, tmp_path):
@@ -919,7 +923,7 @@ class PorticoFactory:
 
     def start(self, conf_text, events="worker_connections 1024;",
               pid=True, expect_log=(), wait_ports=None, args=(),
-              process=None, binary=None, **values):
+              process=None, binary=None, env=None, **values):
         n = len(self.servers)
         tmp = self.base / ("portico%d" % n if n else "portico")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -940,7 +944,7 @@ class PorticoFactory:
                                 process=process, **values)
 
             server = Portico(tmp, conf, ports, expect_log, args,
-                             binary=binary)
+                             binary=binary, env=env)
             server.config_options = dict(events=events, pid=pid,
                                          process=process)
             server.values = dict(values)
