@@ -35,8 +35,8 @@ def fakeclock(tmp_path_factory):
     if cc is None:
         pytest.skip("no C compiler to build the fake clock library")
     out = tmp_path_factory.mktemp("fakeclock") / "fakeclock.so"
-    p = subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-o",
-                        str(out), str(SHIM)], capture_output=True)
+    p = subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra",
+                        "-o", str(out), str(SHIM)], capture_output=True)
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     return out
 
