@@ -41,7 +41,8 @@ def full_disk(tmp_path):
     try:
         yield path
     finally:
-        # the server has stopped by now (its fixture was set up later)
+        # the server has stopped by now: the tests ask for this fixture
+        # before "portico", which is therefore torn down first
         if subprocess.run(["umount", str(path)]).returncode != 0:
             subprocess.run(["umount", "-l", str(path)])
 
@@ -99,7 +100,7 @@ def assert_refused(port, body, chunked=False):
     assert end == len(data), data[end:]
 
 
-def test_full_temp_disk_is_a_clean_500(portico, backends, full_disk):
+def test_full_temp_disk_is_a_clean_500(full_disk, portico, backends):
     b = digest_backend(backends)
     server = start(portico, """
         location / {
