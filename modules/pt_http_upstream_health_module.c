@@ -62,7 +62,6 @@ typedef struct {
     pt_str_t                      name;         /* header */
     pt_str_t                      value;        /* header = / != */
     pt_regex_t                   *regex;        /* ~ / !~ */
-    pt_str_t                      text;         /* the line, for logs */
 } pt_http_upstream_hc_test_t;
 
 typedef struct {
@@ -551,7 +550,6 @@ pt_http_upstream_match_line(pt_conf_t *cf, pt_command_t *dummy, void *conf)
     }
 
     pt_memzero(t, sizeof(pt_http_upstream_hc_test_t));
-    t->text = value[0];
 
     if (pt_str_eq_lit(&value[0], "status")) {
         t->what = PT_HTTP_UPSTREAM_HC_STATUS;
@@ -1645,7 +1643,12 @@ pt_http_upstream_hc_read(pt_http_upstream_hc_peer_t *p)
             }
 
             pt_http_upstream_hc_head_done(p);
-            return;
+
+            if (p->state != PT_HTTP_UPSTREAM_HC_READ_BODY) {
+                return;         /* decided */
+            }
+
+            continue;           /* the socket may hold more of the body */
         }
 
         rc = pt_http_upstream_hc_take_body(p);
