@@ -25,8 +25,8 @@ import pytest
 
 from conftest import (IO_TIMEOUT, get, line_of, needs_module, run_portico,
                       socket_inodes, wait_for, write_config)
-from test_proxy import Backend, chunked, one, response, worker_pids
-from test_proxy import backends  # noqa: F401 (the fixture)
+from test_proxy import chunked, one, response, worker_pids
+from test_proxy import backends, short_dir  # noqa: F401 (the fixtures)
 
 
 pytestmark = needs_module("pt_http_upstream_health_module")
@@ -76,18 +76,20 @@ class Health:
     when server is set); traffic: times of the other requests.
     """
 
-    def __init__(self, make, name, port=0):
+    def __init__(self, make, name, port=0, unix=None):
         self.make = make
         self.name = name
+        self.unix = unix
         self.status = 200
         self.check = lambda req: response(200, b"ok")
         self.checks = []
         self.traffic = []
         self.server = None
         self.lock = threading.Lock()
-        self.backend = make(self.handle, name=name, port=port)
+        self.backend = make(self.handle, name=name, port=port, unix=unix)
         self.port = self.backend.port
-        self.addr = self.backend.addr
+        # as portico names the server in its log
+        self.addr = self.backend.addr.rstrip(":")
 
     def handle(self, backend, req):
         now = time.monotonic()
@@ -415,6 +417,36 @@ def test_checks_come_from_worker_0_alone(portico, backends):
     sick.check = always(response(200, b"ok"))
     m = srv.wait_log(healthy_line(sick), IO_TIMEOUT)
     assert m.group(0).split("] ")[1].startswith("%d#" % new_owner)
+
+
+def test_reload_hands_the_checks_to_the_new_worker_0(portico, backends):
+    interval = 0.25
+    h = Health(backends, "h")
+    conf = http_conf(upstream("u", [h.addr], "health_check interval=250ms;"))
+    srv = portico.start(conf, process=WORKERS)
+    h.server = srv
+    old = set(worker_pids(srv))
+    (owner,) = {c[2] for c in check_rate(h, 4, interval)}
+
+    srv.rewrite(conf, process=WORKERS)
+    srv.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(set(worker_pids(srv)) - old) == 2
+             and not set(worker_pids(srv)) & old, IO_TIMEOUT * 2,
+             what="the old workers to leave for two new ones")
+    new = set(worker_pids(srv))
+
+    # one process checks, a new one, at the same pace
+    owners = {c[2] for c in check_rate(h, 8, interval)}
+    assert len(owners) == 1 and owners <= new, (owners, new)
+
+
+def test_unix_socket_server(portico, backends, short_dir):
+    h = Health(backends, "x", unix=os.path.join(short_dir, "s"))
+    srv = portico.start(http_conf(upstream(
+        "u", [h.addr], "health_check interval=200ms port=9;")))
+    wait_for(lambda: len(h.checks) >= 2, IO_TIMEOUT, what="checks")
+    h.check = always(response(500))
+    srv.wait_log(unhealthy_line(h), IO_TIMEOUT)
 
 
 def test_check_request_bytes_and_port(portico, backends):
