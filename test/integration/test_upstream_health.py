@@ -378,8 +378,10 @@ def test_checks_come_from_worker_0_alone(portico, backends):
     interval = 0.25
     h = Health(backends, "h")
     sick = Health(backends, "sick")
+    # (a long timeout: the backend looks the sender up while it waits)
     srv = portico.start(http_conf(upstream(
-        "u", [h.addr, sick.addr], "health_check interval=250ms;")),
+        "u", [h.addr, sick.addr],
+        "health_check interval=250ms timeout=2s;")),
         process="master_process on; worker_processes 3;",
         expect_log=[r"worker process \d+ exited on signal 9"])
     h.server = srv
@@ -422,7 +424,8 @@ def test_checks_come_from_worker_0_alone(portico, backends):
 def test_reload_hands_the_checks_to_the_new_worker_0(portico, backends):
     interval = 0.25
     h = Health(backends, "h")
-    conf = http_conf(upstream("u", [h.addr], "health_check interval=250ms;"))
+    conf = http_conf(upstream("u", [h.addr],
+                              "health_check interval=250ms timeout=2s;"))
     srv = portico.start(conf, process=WORKERS)
     h.server = srv
     old = set(worker_pids(srv))
