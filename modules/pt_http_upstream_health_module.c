@@ -101,7 +101,6 @@ typedef struct {
     pt_log_t                      log;
     pt_uint_t                     state;
     pt_msec_t                     start;        /* of the last check */
-    unsigned                      started:1;
 
     pt_connection_t              *connection;
     pt_pool_t                    *pool;
@@ -999,9 +998,9 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
 
     hc = p->conf;
     peers = hc->upstream->peers;
+    c = NULL;
 
     p->start = pt_current_msec;
-    p->started = 1;
 
     pt_http_upstream_rr_lock(peers);
 
@@ -1037,22 +1036,26 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
                      "socket() failed for the health check of %.*s in "
                      "upstream \"%.*s\"", PT_STR_ARG(p->name),
                      PT_STR_ARG(hc->upstream->host));
-        pt_http_upstream_hc_schedule(p);
-        return;
+        goto failed;
     }
 
     c = pt_get_connection(s, &p->log);
     if (c == NULL) {
         (void) close(s);
-        pt_http_upstream_hc_schedule(p);
-        return;
+        goto failed;
     }
 
     pool = pt_create_pool(1024, &p->log);
     if (pool == NULL) {
-        pt_close_connection(c);
-        pt_http_upstream_hc_schedule(p);
-        return;
+        goto failed;
+    }
+
+    p->head.start = pt_palloc(pool, PT_HTTP_UPSTREAM_HC_HEAD_SIZE);
+    p->seen = pt_pcalloc(pool, PT_HTTP_UPSTREAM_HC_MAX_TESTS);
+
+    if (p->head.start == NULL || p->seen == NULL) {
+        pt_destroy_pool(pool);
+        goto failed;
     }
 
     p->connection = c;
@@ -1067,16 +1070,7 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
     p->reason = NULL;
     p->test = NULL;
     pt_memzero(&p->chunked, sizeof(pt_http_chunked_t));
-    pt_memzero(&p->head, sizeof(pt_buf_t));
     pt_memzero(&p->body, sizeof(pt_buf_t));
-
-    p->head.start = pt_palloc(pool, PT_HTTP_UPSTREAM_HC_HEAD_SIZE);
-    p->seen = pt_pcalloc(pool, PT_HTTP_UPSTREAM_HC_MAX_TESTS);
-
-    if (p->head.start == NULL || p->seen == NULL) {
-        pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_ABORTED, NULL, 0);
-        return;
-    }
 
     p->head.pos = p->head.start;
     p->head.last = p->head.start;
@@ -1103,6 +1097,7 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
         c->tcp_nodelay = PT_TCP_NODELAY_SET;
     }
 
+    /* the deadline of the whole check */
     pt_event_add_timer(&p->event, hc->timeout);
 
     rc = connect(s, c->sockaddr, c->socklen);
@@ -1123,6 +1118,17 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
         c->write->ready = 1;
         pt_http_upstream_hc_send(p);
     }
+
+    return;
+
+failed:
+
+    /* our own trouble, not the server's: no verdict, try next round */
+    if (c) {
+        pt_close_connection(c);
+    }
+
+    pt_http_upstream_hc_schedule(p);
 }
 
 
