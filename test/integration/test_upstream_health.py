@@ -358,6 +358,25 @@ def test_unhealthy_server_gets_nothing_from_any_worker(portico, backends):
     assert all(line.split()[1] == good.addr for line in lines)
 
 
+def test_recovered_server_ramps_up_by_slow_start(portico, backends):
+    steady = Health(backends, "steady")
+    back = Health(backends, "back")
+    back.check = close_at_once
+    srv = portico.start(http_conf(upstream(
+        "u", [steady.addr + " weight=10",
+              back.addr + " weight=10 slow_start=30s"],
+        "health_check interval=200ms;")))
+    srv.wait_log(unhealthy_line(back), IO_TIMEOUT)
+
+    back.check = always(response(200, b"ok"))
+    srv.wait_log(healthy_line(back), IO_TIMEOUT)
+
+    # a few seconds into 30, its weight is 1 or 2 out of 10: about one
+    # request in ten (half of them without slow_start)
+    names = [one(srv.port, get("/")).header("X-Backend") for _ in range(60)]
+    assert 1 <= names.count("back") <= 15, names
+
+
 # ---------------------------------------------------------------------------
 # who checks, and how
 
