@@ -76,17 +76,18 @@ class Health:
     when server is set); traffic: times of the other requests.
     """
 
-    def __init__(self, make, name, port=0, unix=None):
+    def __init__(self, make, name, port=0, unix=None, host="127.0.0.1"):
         self.make = make
         self.name = name
-        self.unix = unix
+        self.host = host
         self.status = 200
         self.check = lambda req: response(200, b"ok")
         self.checks = []
         self.traffic = []
         self.server = None
         self.lock = threading.Lock()
-        self.backend = make(self.handle, name=name, port=port, unix=unix)
+        self.backend = make(self.handle, name=name, port=port, unix=unix,
+                            host=host)
         self.port = self.backend.port
         # as portico names the server in its log
         self.addr = self.backend.addr.rstrip(":")
@@ -110,7 +111,8 @@ class Health:
 
     def restart(self):
         """Listens again on the same port."""
-        self.backend = self.make(self.handle, name=self.name, port=self.port)
+        self.backend = self.make(self.handle, name=self.name, port=self.port,
+                                 host=self.host)
 
     def checks_since(self, t):
         with self.lock:
@@ -469,6 +471,37 @@ def test_unix_socket_server(portico, backends, short_dir):
     wait_for(lambda: len(h.checks) >= 2, IO_TIMEOUT, what="checks")
     h.check = always(response(500))
     srv.wait_log(unhealthy_line(h), IO_TIMEOUT)
+
+
+def test_addresses_of_a_resolved_name_are_checked(portico, backends,
+                                                 dns_server):
+    from test_upstream_resolve import free_port_on
+
+    port = free_port_on(["127.0.0.2", "127.0.0.3"])
+    a = Health(backends, "a", host="127.0.0.2", port=port)
+    b = Health(backends, "b", host="127.0.0.3", port=port)
+    b.check = always(response(500))
+    dns_server.set_a("backend.test", ["127.0.0.2"], ttl=1)
+    srv = portico.start(http_conf(
+        "    upstream u {\n"
+        "        zone u 64k;\n"
+        "        server backend.test:%d resolve;\n"
+        "        health_check interval=200ms;\n"
+        "    }\n" % port,
+        extra="    resolver %s valid=1s; resolver_timeout 2s;"
+              % dns_server.address))
+
+    # the slots without an address are not checked; the one filled is
+    wait_for(lambda: len(a.checks) >= 2, IO_TIMEOUT, what="checks of a")
+    assert b.checks == []
+
+    # a second address comes: it is checked, starts healthy, and leaves
+    dns_server.set_a("backend.test", ["127.0.0.2", "127.0.0.3"], ttl=1)
+    srv.wait_log(unhealthy_line(b), IO_TIMEOUT * 2)
+    marked = time.monotonic()
+    for _ in range(20):
+        assert one(srv.port, get("/")).header("X-Backend") == "a"
+    assert b.traffic_since(marked) == []
 
 
 def test_check_request_bytes_and_port(portico, backends):
