@@ -23,8 +23,8 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, get, line_of, needs_module, run_portico,
-                      socket_inodes, wait_for, write_config)
+from conftest import (Client, IO_TIMEOUT, get, line_of, needs_module,
+                      run_portico, socket_inodes, wait_for, write_config)
 from test_proxy import chunked, one, response, worker_pids
 from test_proxy import backends, short_dir  # noqa: F401 (the fixtures)
 
@@ -899,3 +899,37 @@ def test_valid_configuration_passes_the_test(tmp_path):
     conf = write_config(tmp_path, body)
     rc, out, err = run_portico(["-t"], conf=conf)
     assert rc == 0, err
+
+
+def test_an_unhealthy_server_stays_out_across_a_reload(portico, backends):
+    """The new generation starts with what the old one knew."""
+    a, b = Health(backends, "a"), Health(backends, "b")
+    b.check = always(response(500))
+    conf = http_conf(upstream("u", [a.addr, b.addr],
+                              "health_check interval=30s timeout=30s "
+                              "fails=1 passes=1;"))
+    srv = portico.start(conf, process=WORKERS)
+    srv.wait_log(unhealthy_line(b), IO_TIMEOUT)
+    old = set(worker_pids(srv))
+
+    # the new generation's first check of b hangs (until its 30 s
+    # timeout): only what is carried over keeps b out meanwhile
+    def stall(req):
+        b.backend.wait(IO_TIMEOUT * 4)
+
+    b.check = stall
+    srv.rewrite(conf.replace("access_log", "# reloaded\n    access_log"),
+                process=WORKERS)
+    srv.send_signal(signal.SIGHUP)
+    wait_for(lambda: not set(worker_pids(srv)) & old
+             and len(worker_pids(srv)) == 2, IO_TIMEOUT * 2,
+             what="two new workers")
+    with b.lock:
+        served = len(b.traffic)
+    for i in range(20):
+        c = Client(srv.port)
+        r = c.request(get("/"))
+        c.close()
+        assert r.status == 200 and r.header("X-Backend") == "a"
+    with b.lock:
+        assert len(b.traffic) == served
