@@ -4,6 +4,7 @@
  * posted events.
  */
 #include "pt_core.h"
+#include <sys/resource.h>
 
 
 static char *pt_events_block(pt_conf_t *cf, pt_command_t *cmd, void *conf);
@@ -228,10 +229,22 @@ pt_event_init_process(pt_cycle_t *cycle)
     pt_listening_t   *ls;
     pt_connection_t  *c, *next;
     pt_event_conf_t  *ecf;
+    struct rlimit     rlmt;
 
     ecf = pt_event_get_conf(cycle->conf_ctx, pt_event_core_module);
 
     cycle->connection_n = ecf->connections;
+
+    /* each connection is a descriptor, and so is each upstream one */
+    if (getrlimit(RLIMIT_NOFILE, &rlmt) == 0
+        && rlmt.rlim_cur != RLIM_INFINITY
+        && (rlim_t) cycle->connection_n > rlmt.rlim_cur)
+    {
+        pt_log_error(PT_LOG_WARN, cycle->log, 0,
+                     "%lu worker_connections exceed the open file limit "
+                     "of %lu", (unsigned long) cycle->connection_n,
+                     (unsigned long) rlmt.rlim_cur);
+    }
 
     pt_queue_init(&pt_posted_events);
     pt_queue_init(&pt_posted_accept_events);

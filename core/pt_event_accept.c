@@ -1,20 +1,46 @@
 /*
  * Accepting connections. A listening socket is level-triggered and drained
- * in batches; when the process runs out of descriptors the accept events
- * are withdrawn for a while instead of spinning on EMFILE.
+ * in batches. When accept4() fails for want of something (descriptors:
+ * EMFILE, ENFILE; kernel memory: ENOBUFS, ENOMEM) the accept events are
+ * withdrawn for accept_backoff instead of spinning on a socket that stays
+ * readable; when worker_connections run out they are withdrawn until some
+ * are free.
+ *
+ * Either shortage is logged once, when it starts, and summed up in one
+ * line when it has ended: a worker that runs short under load retries
+ * twice a second, and a line per retry would flood the log.
  */
 #include "pt_core.h"
 
 
 #define PT_ACCEPT_BATCH  64
 
+/* a shortage has ended when none is met for this long (ms) */
+#define PT_ACCEPT_QUIET  5000
 
+
+/* one shortage, from the first refusal to the last */
+typedef struct {
+    pt_msec_t    start;
+    pt_msec_t    last;
+    pt_uint_t    count;         /* times accepting was refused */
+    unsigned     on:1;
+} pt_accept_shortage_t;
+
+
+static pt_uint_t pt_accept_shortage_begins(pt_accept_shortage_t *sh);
+static void pt_accept_shortage_check(pt_accept_shortage_t *sh,
+    pt_log_t *log, const char *what);
+static void pt_event_accept_backoff(pt_event_t *ev, pt_err_t err,
+    pt_event_conf_t *ecf);
 static void pt_event_accept_resume(pt_event_t *ev);
 static void pt_close_accepted_connection(pt_connection_t *c);
 
 
-static pt_event_t  pt_accept_resume_event;
-static pt_log_t    pt_accept_resume_log;
+static pt_event_t            pt_accept_resume_event;
+static pt_log_t              pt_accept_resume_log;
+static pt_accept_shortage_t  pt_accept_fd_shortage;
+static pt_accept_shortage_t  pt_accept_conn_shortage;
 
 
 void
@@ -44,9 +70,12 @@ pt_event_accept(pt_event_t *ev)
     for (n = 0; n < (ecf->multi_accept ? PT_ACCEPT_BATCH : 1); n++) {
         if (pt_cycle->free_connection_n == 0) {
             /* worker_connections reached: leave the rest in the backlog */
-            pt_log_error(PT_LOG_ALERT, ev->log, 0,
-                         "%lu worker_connections are not enough",
-                         (unsigned long) pt_cycle->connection_n);
+            if (pt_accept_shortage_begins(&pt_accept_conn_shortage)) {
+                pt_log_error(PT_LOG_ALERT, ev->log, 0,
+                             "%lu worker_connections are not enough",
+                             (unsigned long) pt_cycle->connection_n);
+            }
+
             pt_close_idle_connections((pt_cycle_t *) pt_cycle);
 
             if (pt_cycle->free_connection_n == 0) {
@@ -71,27 +100,18 @@ pt_event_accept(pt_event_t *ev)
                 continue;
             }
 
-            if (err == EMFILE || err == ENFILE) {
-                if (!pt_accept_disabled) {
-                    pt_log_error(PT_LOG_CRIT, ev->log, err,
-                                 "accept4() failed, not accepting for "
-                                 "%lums", (unsigned long) ecf->accept_backoff);
-                }
-
-                (void) pt_disable_accept_events((pt_cycle_t *) pt_cycle);
-
-                pt_accept_resume_log = *ev->log;
-                pt_accept_resume_event.handler = pt_event_accept_resume;
-                pt_accept_resume_event.log = &pt_accept_resume_log;
-                pt_accept_resume_event.cancelable = 1;
-                pt_event_add_timer(&pt_accept_resume_event,
-                                   ecf->accept_backoff);
-                return;
-            }
-
-            pt_log_error(PT_LOG_ALERT, ev->log, err, "accept4() failed");
+            /*
+             * Anything else leaves the connection in the queue and the
+             * socket readable: retrying at once would spin.
+             */
+            pt_event_accept_backoff(ev, err, ecf);
             return;
         }
+
+        pt_accept_shortage_check(&pt_accept_fd_shortage, ev->log,
+                                 "accept4() failures");
+        pt_accept_shortage_check(&pt_accept_conn_shortage, ev->log,
+                                 "waits for a free connection");
 
         c = pt_get_connection(fd, ev->log);
         if (c == NULL) {
@@ -169,6 +189,74 @@ pt_event_accept(pt_event_t *ev)
 
         ls->handler(c);
     }
+}
+
+
+/*
+ * accept4() failed for want of descriptors or memory: log it if this
+ * starts a shortage, and stop accepting for accept_backoff.
+ */
+static void
+pt_event_accept_backoff(pt_event_t *ev, pt_err_t err, pt_event_conf_t *ecf)
+{
+    if (pt_accept_shortage_begins(&pt_accept_fd_shortage)) {
+        pt_log_error(PT_LOG_CRIT, ev->log, err,
+                     "accept4() failed, not accepting for %lums at a "
+                     "time until it succeeds",
+                     (unsigned long) ecf->accept_backoff);
+    }
+
+    (void) pt_disable_accept_events((pt_cycle_t *) pt_cycle);
+
+    pt_accept_resume_log = *ev->log;
+    pt_accept_resume_event.handler = pt_event_accept_resume;
+    pt_accept_resume_event.log = &pt_accept_resume_log;
+    pt_accept_resume_event.cancelable = 1;
+    pt_event_add_timer(&pt_accept_resume_event, ecf->accept_backoff);
+}
+
+
+/*
+ * Counts one refusal; returns 1 when it starts a new shortage (the caller
+ * logs it), 0 while one is under way.
+ */
+static pt_uint_t
+pt_accept_shortage_begins(pt_accept_shortage_t *sh)
+{
+    sh->last = pt_current_msec;
+    sh->count++;
+
+    if (sh->on) {
+        return 0;
+    }
+
+    sh->on = 1;
+    sh->start = pt_current_msec;
+    sh->count = 1;
+
+    return 1;
+}
+
+
+/*
+ * A connection was accepted: a shortage with no refusal for
+ * PT_ACCEPT_QUIET is over, and one line says how long it lasted.
+ */
+static void
+pt_accept_shortage_check(pt_accept_shortage_t *sh, pt_log_t *log,
+    const char *what)
+{
+    if (!sh->on || pt_current_msec - sh->last < PT_ACCEPT_QUIET) {
+        return;
+    }
+
+    sh->on = 0;
+
+    pt_log_error(PT_LOG_NOTICE, log, 0,
+                 "accepting normally again after %lu %s in %lu.%03lus",
+                 (unsigned long) sh->count, what,
+                 (unsigned long) ((sh->last - sh->start) / 1000),
+                 (unsigned long) ((sh->last - sh->start) % 1000));
 }
 
 

@@ -3,8 +3,12 @@
 
 /*
  * The cached clock, refreshed once per event-loop iteration (and after
- * signals). pt_current_msec is monotonic, for timers; pt_time() is wall
- * seconds; the strings are ready for logs and the Date header.
+ * signals). pt_current_msec is monotonic: every timer, timeout and
+ * interval is measured on it, so that setting the system clock (by hand,
+ * NTP stepping it) neither fires them early nor holds them back.
+ * pt_time() is wall seconds, for what the outside world reads as a date:
+ * Date, Expires, Last-Modified checks, log lines, $msec; the strings are
+ * ready for logs and the Date header.
  */
 typedef struct {
     time_t       sec;
@@ -20,6 +24,8 @@ extern volatile pt_str_t    pt_cached_http_log_time;  /* 22/Nov/2026:21:30:17 +0
 extern volatile pt_str_t    pt_cached_http_log_iso8601;
 
 #define pt_time()           pt_cached_time->sec
+/* seconds on the monotonic clock, for intervals counted in seconds */
+#define pt_monotonic_time() ((time_t) (pt_current_msec / 1000))
 #define pt_timeofday()      ((pt_time_t *) pt_cached_time)
 
 void pt_time_init(void);

@@ -671,17 +671,24 @@ pt_http_request_body_save(pt_http_request_t *r, u_char *p, size_t len)
 }
 
 
-/* Writes the memory buffer to the temp file (created on first use). */
+/*
+ * Writes the memory buffer to the temp file (created on first use). A
+ * failure (a full disk: ENOSPC, EDQUOT; EIO) is logged with the directory
+ * and returns PT_ERROR: the request ends in a 500.
+ */
 static pt_int_t
 pt_http_request_body_flush(pt_http_request_t *r)
 {
-    ssize_t                   n;
+    u_char                   *p;
     size_t                    len;
+    ssize_t                   n;
+    pt_err_t                  err;
     pt_http_request_body_t   *rb;
     pt_http_core_loc_conf_t  *clcf;
 
     rb = r->request_body;
 
+    p = rb->buf->pos;
     len = rb->buf->last - rb->buf->pos;
 
     if (rb->temp_file == NULL) {
@@ -699,25 +706,36 @@ pt_http_request_body_flush(pt_http_request_t *r)
                      "file");
     }
 
-    if (len) {
-        n = pwrite(rb->temp_file->fd, rb->buf->pos, len,
-                   rb->temp_file->offset);
+    /* a write cut short (the disk filling up) is retried for its errno */
+    while (len) {
+        n = pwrite(rb->temp_file->fd, p, len, rb->temp_file->offset);
 
-        if (n != (ssize_t) len) {
-            pt_log_error(PT_LOG_CRIT, r->connection->log,
-                         n == -1 ? errno : ENOSPC,
-                         "pwrite() of the request body to a temporary "
-                         "file failed");
-            return PT_ERROR;
+        if (n == -1 && errno == EINTR) {
+            continue;
         }
 
-        rb->temp_file->offset += len;
+        if (n <= 0) {
+            err = (n == -1) ? errno : ENOSPC;
+            goto failed;
+        }
+
+        p += n;
+        len -= (size_t) n;
+        rb->temp_file->offset += n;
     }
 
     rb->buf->pos = rb->buf->start;
     rb->buf->last = rb->buf->start;
 
     return PT_OK;
+
+failed:
+
+    pt_log_error(PT_LOG_CRIT, r->connection->log, err,
+                 "pwrite() of the request body to a temporary file in "
+                 "\"%.*s\" failed", PT_STR_ARG(rb->temp_file->name));
+
+    return PT_ERROR;
 }
 
 

@@ -8,6 +8,7 @@
 
 
 static pt_int_t pt_http_upstream_zone_init(pt_shm_zone_t *zone, void *data);
+static void pt_http_upstream_zone_carry(pt_http_upstream_srv_conf_t *us);
 
 
 pt_http_upstream_balancer_t  pt_http_upstream_round_robin = {
@@ -308,9 +309,138 @@ pt_http_upstream_zone_init(pt_shm_zone_t *zone, void *data)
         peers->mutex = &shpool->mutex;
 
         uscfp[i]->peers = peers;
+
+        pt_http_upstream_zone_carry(uscfp[i]);
     }
 
     return PT_OK;
+}
+
+
+/*
+ * On a reload the peers start in a new zone: what the running generation
+ * knows of each address it shares with the new one (failures, health
+ * check results, the slow start under way) is carried over, and so are
+ * the addresses its resolver found, so the new workers neither send
+ * requests to a server known to be down nor wait for a first answer.
+ * Called in the master, which maps the old zone too, before the workers
+ * of the new generation start.
+ */
+static void
+pt_http_upstream_zone_carry(pt_http_upstream_srv_conf_t *us)
+{
+    pt_uint_t                       i, j, k;
+    pt_http_upstream_rr_peer_t     *peer, *old;
+    pt_http_upstream_rr_peers_t    *peers, *opeers;
+    pt_http_upstream_srv_conf_t   **ouscfp, *ous;
+    pt_http_upstream_main_conf_t   *oumcf;
+
+    if (pt_cycle == NULL || pt_cycle->conf_ctx == NULL) {
+        return;             /* the first start */
+    }
+
+    oumcf = pt_http_cycle_get_module_main_conf(pt_cycle,
+                                               pt_http_upstream_module);
+    if (oumcf == NULL) {
+        return;
+    }
+
+    ous = NULL;
+    ouscfp = oumcf->upstreams.elts;
+
+    for (i = 0; i < oumcf->upstreams.nelts; i++) {
+        if (ouscfp[i]->shm_zone && ouscfp[i]->peers
+            && pt_str_eq(&ouscfp[i]->host, &us->host))
+        {
+            ous = ouscfp[i];
+            break;
+        }
+    }
+
+    if (ous == NULL) {
+        return;
+    }
+
+    peers = us->peers;
+    opeers = ous->peers;
+
+    pt_http_upstream_rr_lock(opeers);
+
+    /* the addresses found for a name, slot by slot */
+    for (i = 0; i < peers->number; i++) {
+        peer = &peers->peer[i];
+
+        if (!peer->resolve || !peer->unused) {
+            continue;
+        }
+
+        for (j = 0; j < opeers->number; j++) {
+            old = &opeers->peer[j];
+
+            if (!old->resolve || old->unused
+                || !pt_str_eq(old->server, peer->server))
+            {
+                continue;
+            }
+
+            /* not already taken by an earlier slot of the same name */
+            for (k = 0; k < peers->number; k++) {
+                if (peers->peer[k].server_index == peer->server_index
+                    && !peers->peer[k].unused
+                    && pt_cmp_sockaddr(&peers->peer[k].sockaddr.sockaddr,
+                                       peers->peer[k].socklen,
+                                       &old->sockaddr.sockaddr, old->socklen,
+                                       1) == PT_OK)
+                {
+                    break;
+                }
+            }
+
+            if (k < peers->number) {
+                continue;
+            }
+
+            peer->sockaddr = old->sockaddr;
+            peer->socklen = old->socklen;
+            pt_memcpy(peer->name_data, old->name_data, old->name.len);
+            peer->name.len = old->name.len;
+            peer->unused = 0;
+            break;
+        }
+    }
+
+    /* what is known of each address */
+    for (i = 0; i < peers->number; i++) {
+        peer = &peers->peer[i];
+
+        if (peer->unused) {
+            continue;
+        }
+
+        for (j = 0; j < opeers->number; j++) {
+            old = &opeers->peer[j];
+
+            if (old->unused
+                || pt_cmp_sockaddr(&old->sockaddr.sockaddr, old->socklen,
+                                   &peer->sockaddr.sockaddr, peer->socklen,
+                                   1) != PT_OK)
+            {
+                continue;
+            }
+
+            peer->fails = old->fails;
+            peer->checked = old->checked;
+            peer->accessed = old->accessed;
+            peer->start_time = old->start_time;
+            peer->unhealthy = old->unhealthy;
+            peer->hc_fails = old->hc_fails;
+            peer->hc_passes = old->hc_passes;
+            peer->hc_checked = old->hc_checked;
+            break;
+        }
+    }
+
+    pt_http_upstream_rr_unlock(opeers);
 }
 
 

@@ -10,11 +10,13 @@ declared that it expects so.
 
 Nothing here sleeps a fixed time where a condition can be waited on, and
 every wait is bounded: the tests also run against the ASan build
-(PORTICO_BIN=objs-asan/portico), which is several times slower.
+(PORTICO_BIN=objs-asan/portico), which is several times slower, and
+under valgrind (PORTICO_WRAPPER, see below), slower still.
 """
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -29,6 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 PORTICO_BIN = os.environ.get("PORTICO_BIN") or str(REPO / "objs" / "portico")
 
+# A command that runs the binary, e.g. "valgrind --error-exitcode=99
+# --leak-check=full": its words go before the binary's path wherever a test
+# starts portico (make check-valgrind sets it).  The wrapper must keep the
+# process's pid (valgrind does: the tool runs in the process it starts),
+# since the tests signal the server by pid.
+PORTICO_WRAPPER = shlex.split(os.environ.get("PORTICO_WRAPPER", ""))
+
 # the server starts and stops within these (generous: ASan is slow)
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -40,6 +49,34 @@ SANITIZER_MARKERS = (
     "ERROR: LeakSanitizer",
     "runtime error:",
 )
+
+# what valgrind's memcheck writes when it finds something: any error
+# count but zero when a process exits, and the first line of each report
+# (the process may not get to its summary when it is killed)
+VALGRIND_ERRORS = re.compile(
+    r"^==\d+== (ERROR SUMMARY: [1-9]"
+    r"|Invalid (read|write|free)"
+    r"|Conditional jump or move depends on uninitialised"
+    r"|Use of uninitialised value"
+    r"|Syscall param .* (uninitialised|unaddressable)"
+    r"|Mismatched free"
+    r"|Source and destination overlap"
+    r"|Argument .* has a fishy value"
+    r"|[\d,]+ (\([\d,]+ direct, [\d,]+ indirect\) )?bytes in [\d,]+ "
+    r"blocks are definitely lost)", re.M)
+
+
+def memory_errors(text):
+    """
+    The sanitizer and valgrind reports in text, as a list of short
+    descriptions (empty when there are none).
+    """
+    found = ["sanitizer report (%r)" % m for m in SANITIZER_MARKERS
+             if m in text]
+    found += ["valgrind report: %s" % m.group(0)
+              for m in VALGRIND_ERRORS.finditer(text)]
+    return found
+
 
 # error log lines that fail a test unless it says it expects them
 BAD_LOG_LEVELS = re.compile(r"\[(alert|crit|emerg)\]")
@@ -508,9 +545,9 @@ def socket_inodes(pids):
 
 
 def check_stderr(text, what="portico"):
-    for marker in SANITIZER_MARKERS:
-        assert marker not in text, "%s stderr has %r:\n%s" % (
-            what, marker, text)
+    found = memory_errors(text)
+    assert not found, "%s stderr has %s:\n%s" % (what, "; ".join(found),
+                                                  text)
 
 
 def run_portico(args, conf_text=None, tmp=None, timeout=15, env=None,
@@ -522,7 +559,7 @@ def run_portico(args, conf_text=None, tmp=None, timeout=15, env=None,
     and "-p TMP/ -c TMP/portico.conf" go before args; conf names an
     existing file instead.
     """
-    cmd = [PORTICO_BIN]
+    cmd = PORTICO_WRAPPER + [PORTICO_BIN]
 
     if conf_text is not None:
         assert tmp is not None, "a configuration needs a directory"
@@ -595,12 +632,15 @@ def write_config(tmp, conf_text, name="portico.conf", raw_conf=False,
 class Portico:
     """One running portico, started by PorticoFactory.start()."""
 
-    def __init__(self, tmp, conf_path, ports, expect_log, args, binary=None):
+    def __init__(self, tmp, conf_path, ports, expect_log, args, binary=None,
+                 env=None):
         self.tmp = tmp
         self.conf = conf_path
         self.args = list(args)
         # the executable it runs (the upgrade tests start a copy)
         self.binary = str(binary or PORTICO_BIN)
+        # variables added to the environment it starts with
+        self.env = dict(env or {})
         # how its configuration was written, for rewrite()
         self.config_options = {}
         self.values = {}
@@ -686,10 +726,12 @@ class Portico:
         self.stdout_f = open(self.stdout_path, "wb")
         self.stderr_f = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "-p", "%s/" % self.tmp, "-c", str(self.conf)]
+            PORTICO_WRAPPER
+            + [self.binary, "-p", "%s/" % self.tmp, "-c", str(self.conf)]
             + self.args,
             stdin=subprocess.DEVNULL, stdout=self.stdout_f,
             stderr=self.stderr_f, cwd=str(self.tmp),
+            env=dict(os.environ, **self.env) if self.env else None,
             # its own process group: whatever it forks can be found
             start_new_session=True)
 
@@ -820,13 +862,12 @@ class Portico:
 
         stderr = self.stderr()
         log = self.error_log()
-        for marker in SANITIZER_MARKERS:
-            # once started, the server's stderr is its error log
-            if marker in stderr:
-                problems.append("sanitizer report (%r) in stderr" % marker)
-            if marker in log:
-                problems.append("sanitizer report (%r) in the error log"
-                                % marker)
+        # once started, the server's stderr is its error log; valgrind
+        # keeps writing to the stderr it was started with
+        for found in memory_errors(stderr):
+            problems.append("%s in stderr" % found)
+        for found in memory_errors(log):
+            problems.append("%s in the error log" % found)
 
         for line in log.splitlines():
             if not BAD_LOG_LEVELS.search(line):
@@ -872,8 +913,8 @@ class PorticoFactory:
     configuration (preamble + text, placeholders filled in), starts the
     binary (with args after -p and -c) and waits until every {portN} port
     accepts. Placeholders {port}, {port2}, ... that are not given get free
-    ports; {tmp} is the server's directory. On teardown every server is
-    stopped and checked.
+    ports; {tmp} is the server's directory; env adds variables to its
+    environment. On teardown every server is stopped and checked.
     """
 
     def __init__(self, tmp_path):
@@ -882,7 +923,7 @@ class PorticoFactory:
 
     def start(self, conf_text, events="worker_connections 1024;",
               pid=True, expect_log=(), wait_ports=None, args=(),
-              process=None, binary=None, **values):
+              process=None, binary=None, env=None, **values):
         n = len(self.servers)
         tmp = self.base / ("portico%d" % n if n else "portico")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -903,7 +944,7 @@ class PorticoFactory:
                                 process=process, **values)
 
             server = Portico(tmp, conf, ports, expect_log, args,
-                             binary=binary)
+                             binary=binary, env=env)
             server.config_options = dict(events=events, pid=pid,
                                          process=process)
             server.values = dict(values)

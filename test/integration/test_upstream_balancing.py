@@ -460,3 +460,29 @@ def test_reload_with_a_zone(portico, backends):
     wait_for(lambda: set(names_of(srv.port, ["/"] * 10,
                                   new_connection=True)) == {"b"},
              timeout=10, interval=0.2, what="the new configuration")
+
+
+def test_a_failed_server_rests_across_a_reload(portico, backends):
+    """What the workers learnt of a server goes to the new generation."""
+    import signal
+    from test_proxy import worker_pids
+    bad = backends(name="bad", handler=lambda b, r: response(502, "no"))
+    good = backends(name="good")
+    ups = upstream("u", ["%s max_fails=1 fail_timeout=60s" % bad.addr,
+                         good.addr], "zone u 64k;")
+    loc = ("    server {\n        listen 127.0.0.1:{port};\n"
+           "        location / { proxy_pass http://u; "
+           "proxy_next_upstream error http_502; }\n    }\n")
+    srv = portico.start(http(loc, ups), process=TWO_WORKERS)
+    assert set(names_of(srv.port, ["/"] * 10, new_connection=True)) == \
+        {"good"}
+    assert len(bad.requests) == 1
+    old = set(worker_pids(srv))
+    srv.rewrite(http(loc, ups + "\n"), process=TWO_WORKERS)
+    srv.send_signal(signal.SIGHUP)
+    wait_for(lambda: not set(worker_pids(srv)) & old
+             and len(worker_pids(srv)) == 2, timeout=10,
+             what="two new workers")
+    assert set(names_of(srv.port, ["/"] * 20, new_connection=True)) == \
+        {"good"}
+    assert len(bad.requests) == 1

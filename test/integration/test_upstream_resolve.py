@@ -207,3 +207,33 @@ def test_proxy_pass_variable_host_is_resolved(portico, backends, dns_server):
     c = Client(srv.port)
     assert c.request(get("/?h=one.test")).status == 200
     c.close()
+
+
+def test_a_reload_keeps_the_addresses_found(portico, backends, dns_server):
+    """The new generation starts with the old one's answer."""
+    import signal
+    port = free_port_on(["127.0.0.2"])
+    backends(name="a", host="127.0.0.2", port=port)
+    dns_server.set_a("backend.test", ["127.0.0.2"], ttl=300)
+    text = conf(dns_server, port, valid="300s")
+    srv = start(portico, "location / { proxy_pass http://u; }", extra=text,
+                process=TWO_WORKERS)
+    wait_for(lambda: set(served_by(srv.port, 4)) == {(200, "a")}, timeout=5,
+             interval=0.05, what="the first answer used")
+    old = set(srv_workers(srv))
+
+    # the DNS server goes quiet: only the carried answer can serve now
+    dns_server.set_behavior("backend.test", "drop")
+    srv.rewrite(http("    server {\n        listen 127.0.0.1:{port};\n"
+                     "        location / { proxy_pass http://u; }\n"
+                     "    }\n", text), process=TWO_WORKERS)
+    srv.send_signal(signal.SIGHUP)
+    wait_for(lambda: not set(srv_workers(srv)) & old
+             and len(srv_workers(srv)) == 2, timeout=10,
+             what="two new workers")
+    assert set(served_by(srv.port, 10)) == {(200, "a")}
+
+
+def srv_workers(srv):
+    from test_proxy import worker_pids
+    return worker_pids(srv)

@@ -1,16 +1,97 @@
 /*
  * Unit tests for core/pt_times.c: IMF-fixdate formatting of known epochs,
- * strict parsing of the three HTTP date formats, and the cached strings
- * (shape, time zone offset, stability of old slots).
+ * strict parsing of the three HTTP date formats, the cached strings
+ * (shape, time zone offset, stability of old slots), and clock jumps:
+ * when the wall clock is set back or forward, the cached wall time and
+ * its strings follow it while pt_current_msec and the timers of
+ * core/pt_event_timer.c go on undisturbed.
  */
 #include "pt_core.h"
 
 #include <ctype.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sys/syscall.h>
 
 
 #define D(lit)  (const u_char *) lit, sizeof(lit) - 1
+
+
+/*
+ * The clocks pt_time_update() reads: the system's, or while fake_clock is
+ * set, two that the tests move by hand.  This definition takes the place
+ * of the C library's for the code linked into this program.
+ */
+static int              fake_clock;
+static struct timespec  fake_monotonic;
+static struct timespec  fake_realtime;
+
+
+int
+clock_gettime(clockid_t id, struct timespec *ts)
+{
+    if (!fake_clock) {
+        return (int) syscall(SYS_clock_gettime, id, ts);
+    }
+
+    switch (id) {
+    case CLOCK_MONOTONIC:
+    case CLOCK_MONOTONIC_COARSE:
+    case CLOCK_MONOTONIC_RAW:
+    case CLOCK_BOOTTIME:
+        *ts = fake_monotonic;
+        return 0;
+
+    case CLOCK_REALTIME:
+    case CLOCK_REALTIME_COARSE:
+        *ts = fake_realtime;
+        return 0;
+
+    default:
+        errno = EINVAL;
+        return -1;
+    }
+}
+
+
+static void
+fake_clocks_set(time_t mono_sec, long mono_msec, time_t real_sec,
+    long real_msec)
+{
+    fake_clock = 1;
+    fake_monotonic.tv_sec = mono_sec;
+    fake_monotonic.tv_nsec = mono_msec * 1000000;
+    fake_realtime.tv_sec = real_sec;
+    fake_realtime.tv_nsec = real_msec * 1000000;
+}
+
+
+/* Time passes: both clocks go forward by ms; the wall clock also jumps. */
+static void
+fake_clocks_advance(pt_msec_t ms, time_t wall_jump)
+{
+    fake_monotonic.tv_nsec += (long) (ms % 1000) * 1000000;
+    fake_monotonic.tv_sec += (time_t) (ms / 1000)
+                             + fake_monotonic.tv_nsec / 1000000000;
+    fake_monotonic.tv_nsec %= 1000000000;
+
+    fake_realtime.tv_nsec += (long) (ms % 1000) * 1000000;
+    fake_realtime.tv_sec += (time_t) (ms / 1000) + wall_jump
+                            + fake_realtime.tv_nsec / 1000000000;
+    fake_realtime.tv_nsec %= 1000000000;
+
+    pt_time_update();
+}
+
+
+static int
+fake_clocks_off(void **state)
+{
+    fake_clock = 0;
+    pt_time_init();
+
+    return 0;
+}
 
 
 static void
@@ -366,6 +447,98 @@ test_cached_slots(void **state)
 }
 
 
+static void
+test_clock_jump_cached_time(void **state)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+
+    /* "Tue, 14 Nov 2023 22:13:20 GMT", 5000.250s after boot */
+    fake_clocks_set(5000, 250, 1700000000, 500);
+    pt_time_init();
+
+    assert_int_equal(pt_current_msec, 5000250);
+    assert_int_equal(pt_monotonic_time(), 5000);
+    assert_int_equal(pt_time(), 1700000000);
+    assert_memory_equal(pt_cached_http_time.data,
+                        "Tue, 14 Nov 2023 22:13:20 GMT", 29);
+
+    /* a second later the wall clock is set back an hour */
+    fake_clocks_advance(1000, -3600);
+
+    assert_int_equal(pt_current_msec, 5001250);
+    assert_int_equal(pt_time(), 1700000000 + 1 - 3600);
+    assert_memory_equal(pt_cached_http_time.data,
+                        "Tue, 14 Nov 2023 21:13:21 GMT", 29);
+    assert_memory_equal(pt_cached_err_log_time.data,
+                        "2023/11/14 21:13:21", 19);
+
+    /* and then forward a day */
+    fake_clocks_advance(1000, 86400);
+
+    assert_int_equal(pt_current_msec, 5002250);
+    assert_int_equal(pt_monotonic_time(), 5002);
+    assert_int_equal(pt_time(), 1700000000 + 2 - 3600 + 86400);
+    assert_memory_equal(pt_cached_http_time.data,
+                        "Wed, 15 Nov 2023 21:13:22 GMT", 29);
+    assert_memory_equal(pt_cached_http_log_iso8601.data,
+                        "2023-11-15T21:13:22+00:00", 25);
+}
+
+
+static pt_uint_t  timer_fired;
+
+
+static void
+timer_handler(pt_event_t *ev)
+{
+    assert_true(ev->timedout);
+    timer_fired++;
+}
+
+
+static void
+test_clock_jump_timers(void **state)
+{
+    pt_event_t  ev;
+
+    fake_clocks_set(7000, 0, 1700000000, 0);
+    pt_time_init();
+    assert_int_equal(pt_event_timer_init(), PT_OK);
+
+    pt_memzero(&ev, sizeof(pt_event_t));
+    ev.handler = timer_handler;
+    timer_fired = 0;
+
+    /* a one-second timeout, e.g. proxy_read_timeout 1s */
+    pt_event_add_timer(&ev, 1000);
+    assert_int_equal(pt_event_find_timer(), 1000);
+
+    /* the wall clock jumps a day forward: the timeout is not over */
+    fake_clocks_advance(10, 86400);
+    pt_event_expire_timers();
+    assert_int_equal(timer_fired, 0);
+    assert_int_equal(pt_event_find_timer(), 990);
+
+    /* and two days back: it is not put off either */
+    fake_clocks_advance(500, -2 * 86400);
+    pt_event_expire_timers();
+    assert_int_equal(timer_fired, 0);
+    assert_int_equal(pt_event_find_timer(), 490);
+
+    /* it fires when a second has gone by on the monotonic clock */
+    fake_clocks_advance(489, 0);
+    pt_event_expire_timers();
+    assert_int_equal(timer_fired, 0);
+
+    fake_clocks_advance(1, 0);
+    pt_event_expire_timers();
+    assert_int_equal(timer_fired, 1);
+    assert_false(ev.timer_set);
+    assert_int_equal(pt_event_find_timer(), PT_TIMER_INFINITE);
+}
+
+
 int
 main(void)
 {
@@ -378,6 +551,9 @@ main(void)
         cmocka_unit_test(test_cached_utc),
         cmocka_unit_test(test_cached_offsets),
         cmocka_unit_test(test_cached_slots),
+        cmocka_unit_test_teardown(test_clock_jump_cached_time,
+                                  fake_clocks_off),
+        cmocka_unit_test_teardown(test_clock_jump_timers, fake_clocks_off),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
