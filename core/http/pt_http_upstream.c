@@ -3319,8 +3319,8 @@ pt_http_upstream_create_temp_file(pt_http_request_t *r,
 static pt_int_t
 pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
 {
-    int                       niov;
-    off_t                     size, offset, bsize;
+    int                       i, niov;
+    off_t                     size, offset, bsize, written;
     ssize_t                   n;
     pt_buf_t                 *b;
     pt_chain_t               *cl, *last, *stop;
@@ -3374,16 +3374,37 @@ pt_http_upstream_pipe_spill(pt_http_request_t *r, pt_http_upstream_t *u)
                      "file in \"%s\"", (char *) p->temp_file->name.data);
     }
 
-    n = pwritev(p->temp_file->fd, iov, niov, offset);
+    /* a write cut short (the disk filling up) is retried for its errno */
+    for (i = 0, written = 0; written < size; /* void */) {
+        n = pwritev(p->temp_file->fd, &iov[i], niov - i, offset + written);
 
-    if (n != (ssize_t) size) {
-        /* nothing is lost: the buffers wait for the client instead */
-        pt_log_error(PT_LOG_CRIT, r->connection->log,
-                     n == -1 ? errno : ENOSPC,
-                     "pwritev() of an upstream response to a temporary "
-                     "file failed");
-        p->no_file = 1;
-        return PT_DECLINED;
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n <= 0) {
+            /* nothing is lost: the buffers wait for the client instead */
+            pt_log_error(PT_LOG_CRIT, r->connection->log,
+                         n == -1 ? errno : ENOSPC,
+                         "pwritev() of an upstream response to a temporary "
+                         "file in \"%.*s\" failed",
+                         PT_STR_ARG(p->temp_file->name));
+            p->no_file = 1;
+            return PT_DECLINED;
+        }
+
+        written += n;
+
+        while (n > 0) {
+            if ((size_t) n < iov[i].iov_len) {
+                iov[i].iov_base = (u_char *) iov[i].iov_base + n;
+                iov[i].iov_len -= (size_t) n;
+                break;
+            }
+
+            n -= (ssize_t) iov[i].iov_len;
+            i++;
+        }
     }
 
     p->temp_file->offset += size;

@@ -386,6 +386,62 @@ def test_temp_file_that_cannot_be_made_holds_the_backend_back(portico,
     assert got == SIZE and digest == b.sent_sha256
 
 
+TMPFS_SIZE = 64 * 1024
+
+
+@pytest.fixture
+def full_spool(spool):
+    """
+    A temp path on a tmpfs of TMPFS_SIZE bytes, unmounted afterwards (ask
+    for it before "portico", which is then stopped first). Mounting needs
+    root (CAP_SYS_ADMIN); elsewhere the test skips.
+    """
+    import subprocess
+    path = spool / "full"
+    path.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        "size=%d,mode=1777" % TMPFS_SIZE, "tmpfs",
+                        str(path)], capture_output=True)
+    if p.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s"
+                    % p.stderr.decode(errors="replace").strip())
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)])
+
+
+def test_full_temp_disk_holds_the_backend_back(full_spool, portico,
+                                               backends):
+    """
+    The temp file fills the disk: logged once, naming the directory; the
+    response goes on whole, the backend held back; the space comes back.
+    """
+    b = new_backend(backends, big_backend(SIZE))
+    srv = start(portico, loc(b, "proxy_temp_path %s;" % full_spool),
+                expect_log=[r"No space left on device"])
+    enospc = re.compile(r"\[crit\].*pwritev\(\) of an upstream response to "
+                        r"a temporary file in \"%s\" failed \(28: No space "
+                        r"left on device\)" % re.escape(str(full_spool)))
+    s = small_client(srv.port)
+    s.sendall(get("/big"))
+    head, rest = read_head(s)
+    srv.wait_log(enospc.pattern, timeout=30)
+    sent = wait_stalled(b)
+    assert b.finished is None and sent < SIZE
+    digest, got = read_length_body(s, head, rest)
+    s.close()
+    assert got == SIZE and digest == b.sent_sha256
+    assert len(enospc.findall(srv.error_log())) == 1
+
+    def space_back():
+        st = os.statvfs(str(full_spool))
+        return st.f_bfree * st.f_bsize == TMPFS_SIZE
+
+    wait_for(space_back, 5, what="the temp file's space to come back")
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked", "close"])
 def test_every_framing_intact_through_small_buffers_and_the_file(
         portico, backends, framing):
