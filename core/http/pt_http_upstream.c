@@ -3161,6 +3161,7 @@ pt_http_upstream_pipe_recycle(pt_http_request_t *r, pt_http_upstream_t *u)
 #define PT_HTTP_UPSTREAM_SOME  0
 #define PT_HTTP_UPSTREAM_ALL   1
 #define PT_HTTP_UPSTREAM_LAST  2
+#define PT_HTTP_UPSTREAM_FLUSH 4    /* with SOME: the upstream is idle */
 
 static pt_int_t
 pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
@@ -3178,7 +3179,9 @@ pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
 
     for ( ;; ) {
 
-        if (!all && p->busy_size >= (off_t) u->conf->busy_buffers_size) {
+        if ((all & ~(pt_uint_t) PT_HTTP_UPSTREAM_FLUSH) == PT_HTTP_UPSTREAM_SOME
+            && p->busy_size >= (off_t) u->conf->busy_buffers_size)
+        {
             break;
         }
 
@@ -3234,9 +3237,15 @@ pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
 
     } else if (out == NULL) {
         return PT_DECLINED;
+    }
 
-    } else {
-        /* no holding back for postpone_output */
+    /*
+     * A flush goes with the data only when the upstream has nothing more
+     * for now: what it sent is then all there is for a while (an event
+     * of a stream, say) and must not wait in gzip or postpone_output; a
+     * flush after every read would make gzip end a block each time.
+     */
+    if (all & PT_HTTP_UPSTREAM_FLUSH) {
         b->flush = 1;
     }
 
@@ -3692,7 +3701,8 @@ pt_http_upstream_process_pipe(pt_http_request_t *r, pt_http_upstream_t *u)
             return;
         }
 
-        rc = pt_http_upstream_pipe_pass(r, u, PT_HTTP_UPSTREAM_SOME);
+        rc = pt_http_upstream_pipe_pass(r, u, idle ? PT_HTTP_UPSTREAM_FLUSH
+                                                   : PT_HTTP_UPSTREAM_SOME);
 
         if (rc == PT_ERROR) {
             pt_http_upstream_finalize_request(r, u, PT_ERROR);
