@@ -1629,3 +1629,49 @@ def test_valid_configuration_passes_the_test(tmp_path):
         "proxy_next_upstream_tries 2; proxy_http_version 1.0; "
         "proxy_buffer_size 4k; } }"), tmp=tmp_path)
     assert rc == 0, err
+
+
+def test_100_mib_response_buffered_byte_exact(portico, backends):
+    """proxy_buffering on (the default): buffers, then the temp file."""
+    size = 100 << 20
+    b = backends(big_handler(size))
+    os.makedirs(str(Path(portico.base) / "ptemp"), exist_ok=True)
+    os.chmod(str(Path(portico.base) / "ptemp"), 0o777)
+    srv = start(portico, "location / { proxy_pass http://%s; "
+                         "proxy_temp_path %s/ptemp; }"
+                % (b.addr, portico.base))
+    c = Client(srv.port, timeout=60)
+    c.send(get("/big"))
+    head, digest, got = read_body(c, chunk=1 << 20)
+    c.close()
+    assert got == size
+    assert digest == b.sent_sha256
+
+
+def test_100_mib_request_body_streamed(portico, backends):
+    """proxy_request_buffering off: the body goes as it comes, intact."""
+    b = backends()
+    srv = start(portico, """
+        location / {
+            proxy_pass http://%s;
+            proxy_request_buffering off;
+            client_max_body_size 0;
+        }""" % b.addr)
+    size = 100 << 20
+    block = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    c = big_buffers_client(srv.port, 60)
+    s = c.sock
+    s.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+              % size)
+    for i in range(100):
+        piece = block[i:] + block[:i]
+        s.sendall(piece)
+        h.update(piece)
+    resp = c.response()
+    s.close()
+    assert resp.status == 200 and resp.body == b"b POST /big"
+    req = b.last()
+    assert req.body_len == size
+    assert req.sha256 == h.hexdigest()
+    assert "buffered to a temporary file" not in srv.error_log()
