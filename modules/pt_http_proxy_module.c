@@ -1057,7 +1057,8 @@ pt_http_proxy_create_request(pt_http_request_t *r)
     off_t                      body_len;
     pt_str_t                   method, uri, *values;
     pt_buf_t                  *b;
-    pt_uint_t                  i, n, upgrade;
+    uint64_t                   skip[(PT_HTTP_MAX_HEADERS + 63) / 64];
+    pt_uint_t                  i, k, n, upgrade;
     pt_chain_t                *cl, *body;
     pt_list_part_t            *part;
     pt_table_elt_t            *h, conn;
@@ -1130,6 +1131,10 @@ pt_http_proxy_create_request(pt_http_request_t *r)
         len += sizeof("Connection: close\r\n") - 1;
     }
 
+    /* which client headers stay behind, decided once for both passes */
+    pt_memzero(skip, sizeof(skip));
+    k = 0;
+
     if (plcf->pass_request_headers) {
         part = &r->headers_in.headers.part;
         h = part->elts;
@@ -1145,12 +1150,18 @@ pt_http_proxy_create_request(pt_http_request_t *r)
                 i = 0;
             }
 
+            /* the parser keeps no more than PT_HTTP_MAX_HEADERS */
+            pt_assert(k < PT_HTTP_MAX_HEADERS);
+
             if (h[i].hash == 0
                 || pt_http_proxy_skip_client_header(r, &h[i], plcf))
             {
+                skip[k / 64] |= (uint64_t) 1 << (k % 64);
+                k++;
                 continue;
             }
 
+            k++;
             len += h[i].key.len + 2 + h[i].value.len + 2;
         }
     }
@@ -1250,6 +1261,8 @@ pt_http_proxy_create_request(pt_http_request_t *r)
         u->close_sent = pt_http_proxy_token_in(h, (u_char *) "close", 5);
     }
 
+    k = 0;
+
     if (plcf->pass_request_headers) {
         part = &r->headers_in.headers.part;
         h = part->elts;
@@ -1265,12 +1278,12 @@ pt_http_proxy_create_request(pt_http_request_t *r)
                 i = 0;
             }
 
-            if (h[i].hash == 0
-                || pt_http_proxy_skip_client_header(r, &h[i], plcf))
-            {
+            if ((skip[k / 64] >> (k % 64)) & 1) {
+                k++;
                 continue;
             }
 
+            k++;
             p = pt_cpymem(p, h[i].key.data, h[i].key.len);
             *p++ = ':'; *p++ = ' ';
             p = pt_cpymem(p, h[i].value.data, h[i].value.len);

@@ -1675,3 +1675,20 @@ def test_100_mib_request_body_streamed(portico, backends):
     assert req.body_len == size
     assert req.sha256 == h.hexdigest()
     assert "buffered to a temporary file" not in srv.error_log()
+
+
+def test_many_client_headers_sent_or_left_out(portico, backends):
+    """Near the limit of 100 headers, each is sent or left out as it should."""
+    b = backends()
+    srv = start(portico, "location / { proxy_pass http://%s; }" % b.addr)
+    extra = b"".join(b"X-H-%d: v%d\r\n" % (i, i) for i in range(90))
+    # hop-by-hop ones early and late: never forwarded
+    extra = b"Keep-Alive: 5\r\n" + extra + b"TE: trailers\r\nX-Drop: 1\r\n"
+    extra += b"Connection: X-Drop\r\n"
+    resp = one(srv.port, get("/", extra=extra))
+    assert resp.status == 200
+    names = b.last().names()
+    assert [n for n in names if n.startswith("x-h-")] == \
+        ["x-h-%d" % i for i in range(90)]
+    assert "keep-alive" not in names and "te" not in names
+    assert "x-drop" not in names
