@@ -26,15 +26,38 @@
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_POOL_SMALL_MAX      0    /* malloc, so ASan sees every block */
+#define PT_BLOCK_CACHE_DEPTH   0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define PT_POOL_SMALL_MAX      0
+#define PT_BLOCK_CACHE_DEPTH   0
 #endif
 #endif
 
 #ifndef PT_POOL_SMALL_MAX
 #define PT_POOL_SMALL_MAX      512
 #endif
+
+/*
+ * The block cache: up to PT_BLOCK_CACHE_DEPTH free blocks of each of
+ * PT_BLOCK_CACHE_SIZES sizes, a size class being claimed by the first
+ * block of that size freed while a class is unclaimed. A class holds at
+ * most 16 × 64 KiB, so what the cache keeps is bounded by 4 MiB and in
+ * practice (8 KiB pools, 4 KiB buffers) by a few hundred KiB.
+ */
+#ifndef PT_BLOCK_CACHE_DEPTH
+#define PT_BLOCK_CACHE_DEPTH   16
+#endif
+#define PT_BLOCK_CACHE_SIZES   4
+#define PT_BLOCK_CACHE_MAX     (64 * 1024)
+
+typedef struct {
+    size_t               size;      /* 0: unclaimed */
+    pt_uint_t            n;
+    void                *free;      /* linked through the first word */
+} pt_block_cache_t;
+
+static pt_block_cache_t  pt_block_cache[PT_BLOCK_CACHE_SIZES];
 #define PT_POOL_SMALL_STEP     64
 #define PT_POOL_SMALL_RUN      (64 * 1024)
 #define PT_POOL_SMALL_CLASSES  (512 / PT_POOL_SMALL_STEP)
@@ -51,7 +74,8 @@ static pt_pool_small_class_t  pt_pool_small[PT_POOL_SMALL_CLASSES + 1];
 static void *pt_palloc_small(pt_pool_t *pool, size_t size, pt_uint_t align);
 static void *pt_palloc_block(pt_pool_t *pool, size_t size);
 static void *pt_palloc_large(pt_pool_t *pool, size_t size);
-static pt_int_t pt_pool_add_large(pt_pool_t *pool, void *p);
+static pt_int_t pt_pool_add_large(pt_pool_t *pool, void *p, size_t size);
+static void pt_pool_free_block(pt_pool_large_t *l);
 static void pt_pool_free_large(pt_pool_t *pool);
 static void pt_pool_run_cleanups(pt_pool_t *pool);
 static void *pt_pool_small_alloc(size_t size, pt_log_t *log);
@@ -85,6 +109,87 @@ pt_calloc(size_t size, pt_log_t *log)
 }
 
 
+void *
+pt_block_alloc(size_t size, pt_log_t *log)
+{
+    int                err;
+    void              *m;
+    pt_uint_t          i;
+    pt_block_cache_t  *bc;
+
+    for (i = 0; i < PT_BLOCK_CACHE_SIZES; i++) {
+        bc = &pt_block_cache[i];
+
+        if (bc->size == size && bc->free) {
+            m = bc->free;
+            bc->free = *(void **) m;
+            bc->n--;
+            return m;
+        }
+    }
+
+    err = posix_memalign(&m, PT_POOL_ALIGNMENT, size);
+    if (err != 0) {
+        if (log) {
+            pt_log_error(PT_LOG_EMERG, log, err,
+                         "posix_memalign(%d, %zu) failed",
+                         PT_POOL_ALIGNMENT, size);
+        }
+
+        errno = err;
+        return NULL;
+    }
+
+    return m;
+}
+
+
+void
+pt_block_free(void *p, size_t size)
+{
+    pt_uint_t          i;
+    pt_block_cache_t  *bc, *unclaimed;
+
+    if (size > PT_BLOCK_CACHE_MAX || PT_BLOCK_CACHE_DEPTH == 0) {
+        free(p);
+        return;
+    }
+
+    unclaimed = NULL;
+
+    for (i = 0; i < PT_BLOCK_CACHE_SIZES; i++) {
+        bc = &pt_block_cache[i];
+
+        if (bc->size == size) {
+            break;
+        }
+
+        if (bc->size == 0 && unclaimed == NULL) {
+            unclaimed = bc;
+        }
+    }
+
+    if (i == PT_BLOCK_CACHE_SIZES) {
+        if (unclaimed == NULL) {
+            free(p);
+            return;
+        }
+
+        bc = unclaimed;
+        bc->size = size;
+    }
+
+    if (bc->n >= PT_BLOCK_CACHE_DEPTH) {
+        free(p);
+        return;
+    }
+
+    *(void **) p = bc->free;
+    bc->free = p;
+    bc->n++;
+}
+
+
 /*
  * Creates a pool whose blocks are size bytes (at least the header plus a
  * little room); returns NULL on failure. log is kept for later errors and
@@ -93,7 +198,6 @@ pt_calloc(size_t size, pt_log_t *log)
 pt_pool_t *
 pt_create_pool(size_t size, pt_log_t *log)
 {
-    int         err;
     void       *m;
     pt_pool_t  *p;
 
@@ -110,15 +214,8 @@ pt_create_pool(size_t size, pt_log_t *log)
         }
 
     } else {
-        err = posix_memalign(&m, PT_POOL_ALIGNMENT, size);
-        if (err != 0) {
-            if (log) {
-                pt_log_error(PT_LOG_EMERG, log, err,
-                             "posix_memalign(%d, %zu) failed",
-                             PT_POOL_ALIGNMENT, size);
-            }
-
-            errno = err;
+        m = pt_block_alloc(size, log);
+        if (m == NULL) {
             return NULL;
         }
     }
@@ -153,12 +250,12 @@ pt_destroy_pool(pt_pool_t *pool)
     pt_pool_run_cleanups(pool);
     pt_pool_free_large(pool);
 
+    size = (size_t) (pool->d.end - (u_char *) pool);
+
     for (p = pool->d.next; p; p = n) {
         n = p->d.next;
-        free(p);
+        pt_block_free(p, size);
     }
-
-    size = (size_t) (pool->d.end - (u_char *) pool);
 
     if (size <= PT_POOL_SMALL_MAX) {
         cls = &pt_pool_small[size / PT_POOL_SMALL_STEP];
@@ -167,7 +264,7 @@ pt_destroy_pool(pt_pool_t *pool)
         return;
     }
 
-    free(pool);
+    pt_block_free(pool, size);
 }
 
 
@@ -308,7 +405,7 @@ pt_pmemalign(pt_pool_t *pool, size_t size, size_t alignment)
         return NULL;
     }
 
-    if (pt_pool_add_large(pool, p) != PT_OK) {
+    if (pt_pool_add_large(pool, p, 0) != PT_OK) {
         free(p);
         return NULL;
     }
@@ -328,8 +425,7 @@ pt_pfree(pt_pool_t *pool, void *p)
 
     for (l = pool->large; l; l = l->next) {
         if (p == l->alloc) {
-            free(l->alloc);
-            l->alloc = NULL;
+            pt_pool_free_block(l);
 
             return PT_OK;
         }
@@ -407,7 +503,6 @@ pt_palloc_small(pt_pool_t *pool, size_t size, pt_uint_t align)
 static void *
 pt_palloc_block(pt_pool_t *pool, size_t size)
 {
-    int         err;
     void       *mem;
     size_t      psize;
     u_char     *m;
@@ -415,15 +510,8 @@ pt_palloc_block(pt_pool_t *pool, size_t size)
 
     psize = (size_t) (pool->d.end - (u_char *) pool);
 
-    err = posix_memalign(&mem, PT_POOL_ALIGNMENT, psize);
-    if (err != 0) {
-        if (pool->log) {
-            pt_log_error(PT_LOG_EMERG, pool->log, err,
-                         "posix_memalign(%d, %zu) failed",
-                         PT_POOL_ALIGNMENT, psize);
-        }
-
-        errno = err;
+    mem = pt_block_alloc(psize, pool->log);
+    if (mem == NULL) {
         return NULL;
     }
 
@@ -458,13 +546,13 @@ pt_palloc_large(pt_pool_t *pool, size_t size)
 {
     void  *p;
 
-    p = pt_alloc(size, pool->log);
+    p = pt_block_alloc(size, pool->log);
     if (p == NULL) {
         return NULL;
     }
 
-    if (pt_pool_add_large(pool, p) != PT_OK) {
-        free(p);
+    if (pt_pool_add_large(pool, p, size) != PT_OK) {
+        pt_block_free(p, size);
         return NULL;
     }
 
@@ -472,9 +560,12 @@ pt_palloc_large(pt_pool_t *pool, size_t size)
 }
 
 
-/* Records p in the large list, reusing a slot freed by pt_pfree(). */
+/*
+ * Records p in the large list, reusing a slot freed by pt_pfree(); size is
+ * its size when it came from pt_block_alloc(), else 0.
+ */
 static pt_int_t
-pt_pool_add_large(pt_pool_t *pool, void *p)
+pt_pool_add_large(pt_pool_t *pool, void *p, size_t size)
 {
     pt_uint_t         n;
     pt_pool_large_t  *large;
@@ -484,6 +575,7 @@ pt_pool_add_large(pt_pool_t *pool, void *p)
     for (large = pool->large; large; large = large->next) {
         if (large->alloc == NULL) {
             large->alloc = p;
+            large->size = size;
             return PT_OK;
         }
 
@@ -498,10 +590,25 @@ pt_pool_add_large(pt_pool_t *pool, void *p)
     }
 
     large->alloc = p;
+    large->size = size;
     large->next = pool->large;
     pool->large = large;
 
     return PT_OK;
+}
+
+
+static void
+pt_pool_free_block(pt_pool_large_t *l)
+{
+    if (l->size) {
+        pt_block_free(l->alloc, l->size);
+
+    } else {
+        free(l->alloc);
+    }
+
+    l->alloc = NULL;
 }
 
 
@@ -512,8 +619,7 @@ pt_pool_free_large(pt_pool_t *pool)
 
     for (l = pool->large; l; l = l->next) {
         if (l->alloc) {
-            free(l->alloc);
-            l->alloc = NULL;
+            pt_pool_free_block(l);
         }
     }
 }

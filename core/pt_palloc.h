@@ -27,6 +27,7 @@ typedef struct pt_pool_large_s  pt_pool_large_t;
 struct pt_pool_large_s {
     pt_pool_large_t     *next;
     void                *alloc;
+    size_t               size;      /* 0: not from pt_block_alloc() */
 };
 
 typedef struct {
@@ -48,6 +49,16 @@ struct pt_pool_s {
 
 void *pt_alloc(size_t size, pt_log_t *log);
 void *pt_calloc(size_t size, pt_log_t *log);
+
+/*
+ * Blocks of a few recurring sizes (request pools, I/O buffers, header
+ * buffers) that come and go with every request: pt_block_free() keeps a
+ * few of each size for the next pt_block_alloc() of the same size, so
+ * the malloc heap is not walked twice per block. size must be passed
+ * back as it was allocated. Aligned to PT_POOL_ALIGNMENT.
+ */
+void *pt_block_alloc(size_t size, pt_log_t *log);
+void pt_block_free(void *p, size_t size);
 
 pt_pool_t *pt_create_pool(size_t size, pt_log_t *log);
 void pt_destroy_pool(pt_pool_t *pool);

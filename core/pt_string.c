@@ -618,3 +618,51 @@ pt_hex_dump(u_char *dst, const u_char *src, size_t len)
 
     return dst;
 }
+
+
+u_char *
+pt_sprint_uint(u_char *dst, uint64_t n)
+{
+    u_char   tmp[PT_INT_T_LEN], *p;
+    size_t   len;
+
+    p = tmp + PT_INT_T_LEN;
+
+    do {
+        *--p = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    len = tmp + PT_INT_T_LEN - p;
+
+    return pt_cpymem(dst, p, len);
+}
+
+
+u_char *
+pt_sprint_off(u_char *dst, off_t n)
+{
+    if (n < 0) {
+        *dst++ = '-';
+        return pt_sprint_uint(dst, (uint64_t) 0 - (uint64_t) n);
+    }
+
+    return pt_sprint_uint(dst, (uint64_t) n);
+}
+
+
+u_char *
+pt_sprint_hex(u_char *dst, uint64_t n)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+    u_char               tmp[16], *p;
+
+    p = tmp + 16;
+
+    do {
+        *--p = hex[n & 0xf];
+        n >>= 4;
+    } while (n);
+
+    return pt_cpymem(dst, p, tmp + 16 - p);
+}

@@ -82,4 +82,14 @@ pt_int_t pt_parse_time(const pt_str_t *line, pt_uint_t is_sec);
 
 u_char *pt_hex_dump(u_char *dst, const u_char *src, size_t len);
 
+/*
+ * Number formatting without printf, for hot paths: decimal and lowercase
+ * hex digits of n written at dst (no NUL); each returns the end. dst needs
+ * PT_INT_T_LEN (20) and 16 bytes at most; pt_sprint_off writes a leading
+ * "-" for a negative n.
+ */
+u_char *pt_sprint_uint(u_char *dst, uint64_t n);
+u_char *pt_sprint_off(u_char *dst, off_t n);
+u_char *pt_sprint_hex(u_char *dst, uint64_t n);
+
 #endif /* PT_STRING_H */

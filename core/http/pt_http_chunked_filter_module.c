@@ -54,7 +54,6 @@ pt_http_chunked_header_filter(pt_http_request_t *r)
 static pt_int_t
 pt_http_chunked_body_filter(pt_http_request_t *r, pt_chain_t *in)
 {
-    int          n;
     off_t        size;
     pt_buf_t    *b;
     pt_chain_t  *out, *cl, *tl, **ll;
@@ -105,12 +104,11 @@ pt_http_chunked_body_filter(pt_http_request_t *r, pt_chain_t *in)
             return PT_ERROR;
         }
 
-        n = snprintf((char *) b->start, 19, "%llx\r\n",
-                     (unsigned long long) size);
+        b->last = pt_sprint_hex(b->start, (uint64_t) size);
+        *b->last++ = PT_CR; *b->last++ = PT_LF;
 
         b->temporary = 1;
         b->pos = b->start;
-        b->last = b->start + n;
 
         tl->buf = b;
         tl->next = out;

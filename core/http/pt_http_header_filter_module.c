@@ -309,10 +309,9 @@ pt_http_header_filter(pt_http_request_t *r)
     if (r->headers_out.content_length == NULL
         && r->headers_out.content_length_n >= 0)
     {
-        n = snprintf((char *) p, sizeof("Content-Length: ") + PT_INT_T_LEN + 2,
-                     "Content-Length: %lld\r\n",
-                     (long long) r->headers_out.content_length_n);
-        p += n;
+        p = pt_cpymem(p, "Content-Length: ", sizeof("Content-Length: ") - 1);
+        p = pt_sprint_off(p, r->headers_out.content_length_n);
+        *p++ = PT_CR; *p++ = PT_LF;
     }
 
     if (r->headers_out.last_modified == NULL

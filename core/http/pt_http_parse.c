@@ -34,24 +34,40 @@ static const uint8_t  pt_http_tchar[256] = {
 #define pt_http_is_field_char(c)                                             \
     ((c) == '\t' || ((c) >= 0x20 && (c) != 0x7f))
 
-/* a tchar lowercased, 0 for anything else: header names in one lookup */
-static const uint8_t  pt_http_lc_tchar[256] = {
-    ['!'] = '!', ['#'] = '#', ['$'] = '$', ['%'] = '%', ['&'] = '&',
-    ['\''] = '\'', ['*'] = '*', ['+'] = '+', ['-'] = '-', ['.'] = '.',
-    ['^'] = '^', ['_'] = '_', ['`'] = '`', ['|'] = '|', ['~'] = '~',
-    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
-    ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
-    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e',
-    ['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i', ['J'] = 'j',
-    ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n', ['O'] = 'o',
-    ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's', ['T'] = 't',
-    ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x', ['Y'] = 'y',
-    ['Z'] = 'z', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd',
-    ['e'] = 'e', ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i',
-    ['j'] = 'j', ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n',
-    ['o'] = 'o', ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's',
-    ['t'] = 't', ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x',
-    ['y'] = 'y', ['z'] = 'z',
+/*
+ * A tchar lowercased in the low byte, with 0x100 set (0 for anything not a
+ * tchar) and 0x200 for "_": header names lowercased and judged in one
+ * lookup per octet.
+ */
+#define PT_LC(c)  (0x100 | (c))
+
+static const uint16_t  pt_http_lc_tchar[256] = {
+    ['!'] = PT_LC('!'), ['#'] = PT_LC('#'), ['$'] = PT_LC('$'),
+    ['%'] = PT_LC('%'), ['&'] = PT_LC('&'), ['\''] = PT_LC('\''),
+    ['*'] = PT_LC('*'), ['+'] = PT_LC('+'), ['-'] = PT_LC('-'),
+    ['.'] = PT_LC('.'), ['^'] = PT_LC('^'), ['_'] = PT_LC('_') | 0x200,
+    ['`'] = PT_LC('`'), ['|'] = PT_LC('|'), ['~'] = PT_LC('~'),
+    ['0'] = PT_LC('0'), ['1'] = PT_LC('1'), ['2'] = PT_LC('2'),
+    ['3'] = PT_LC('3'), ['4'] = PT_LC('4'), ['5'] = PT_LC('5'),
+    ['6'] = PT_LC('6'), ['7'] = PT_LC('7'), ['8'] = PT_LC('8'),
+    ['9'] = PT_LC('9'), ['A'] = PT_LC('a'), ['B'] = PT_LC('b'),
+    ['C'] = PT_LC('c'), ['D'] = PT_LC('d'), ['E'] = PT_LC('e'),
+    ['F'] = PT_LC('f'), ['G'] = PT_LC('g'), ['H'] = PT_LC('h'),
+    ['I'] = PT_LC('i'), ['J'] = PT_LC('j'), ['K'] = PT_LC('k'),
+    ['L'] = PT_LC('l'), ['M'] = PT_LC('m'), ['N'] = PT_LC('n'),
+    ['O'] = PT_LC('o'), ['P'] = PT_LC('p'), ['Q'] = PT_LC('q'),
+    ['R'] = PT_LC('r'), ['S'] = PT_LC('s'), ['T'] = PT_LC('t'),
+    ['U'] = PT_LC('u'), ['V'] = PT_LC('v'), ['W'] = PT_LC('w'),
+    ['X'] = PT_LC('x'), ['Y'] = PT_LC('y'), ['Z'] = PT_LC('z'),
+    ['a'] = PT_LC('a'), ['b'] = PT_LC('b'), ['c'] = PT_LC('c'),
+    ['d'] = PT_LC('d'), ['e'] = PT_LC('e'), ['f'] = PT_LC('f'),
+    ['g'] = PT_LC('g'), ['h'] = PT_LC('h'), ['i'] = PT_LC('i'),
+    ['j'] = PT_LC('j'), ['k'] = PT_LC('k'), ['l'] = PT_LC('l'),
+    ['m'] = PT_LC('m'), ['n'] = PT_LC('n'), ['o'] = PT_LC('o'),
+    ['p'] = PT_LC('p'), ['q'] = PT_LC('q'), ['r'] = PT_LC('r'),
+    ['s'] = PT_LC('s'), ['t'] = PT_LC('t'), ['u'] = PT_LC('u'),
+    ['v'] = PT_LC('v'), ['w'] = PT_LC('w'), ['x'] = PT_LC('x'),
+    ['y'] = PT_LC('y'), ['z'] = PT_LC('z'),
 };
 
 /*
@@ -446,7 +462,8 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
     pt_uint_t allow_underscores)
 {
     u_char     *p, *lf, *end, *h, c;
-    pt_uint_t   bad, hash, i;
+    uint16_t    t, all, any;
+    pt_uint_t   bad, hash, i, n, m;
 
     p = b->pos;
 
@@ -472,39 +489,44 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
         return PT_HTTP_PARSE_HEADER_DONE;
     }
 
-    /* field-name ":" */
+    /*
+     * field-name ":": the colon found first, then every octet of the name
+     * lowercased, hashed and judged in one pass without a branch.
+     */
 
-    r->invalid_header = 0;
-    hash = 0;
-    i = 0;
+    h = memchr(p, ':', end - p);
 
-    for (h = p; h < end; h++) {
-        c = pt_http_lc_tchar[*h];
-
-        if (c == 0) {
-            if (*h == ':') {
-                break;
-            }
-
-            return PT_HTTP_PARSE_INVALID_HEADER;
-        }
-
-        if (c == '_' && !allow_underscores) {
-            r->invalid_header = 1;
-        }
-
-        hash = pt_hash(hash, c);
-
-        if (i < PT_HTTP_LC_HEADER_LEN) {
-            r->lowcase_header[i] = c;
-        }
-
-        i++;
-    }
-
-    if (h == p || h == end) {
+    if (h == NULL || h == p) {
         return PT_HTTP_PARSE_INVALID_HEADER;
     }
+
+    n = h - p;
+    m = pt_min(n, PT_HTTP_LC_HEADER_LEN);
+    hash = 0;
+    all = 0x100;
+    any = 0;
+
+    for (i = 0; i < m; i++) {
+        t = pt_http_lc_tchar[p[i]];
+        all &= t;
+        any |= t;
+        c = (u_char) t;
+        r->lowcase_header[i] = c;
+        hash = pt_hash(hash, c);
+    }
+
+    for ( /* void */ ; i < n; i++) {
+        t = pt_http_lc_tchar[p[i]];
+        all &= t;
+        any |= t;
+        hash = pt_hash(hash, (u_char) t);
+    }
+
+    if (all == 0) {
+        return PT_HTTP_PARSE_INVALID_HEADER;
+    }
+
+    r->invalid_header = (any & 0x200) && !allow_underscores;
 
     r->header_name_start = p;
     r->header_name_end = h;

@@ -39,6 +39,8 @@ static void pt_http_close_request(pt_http_request_t *r, pt_int_t rc);
 static void pt_http_log_request(pt_http_request_t *r);
 static u_char *pt_http_log_error(pt_log_t *log, u_char *buf, size_t len);
 static void pt_http_free_header_buffer(pt_connection_t *c);
+static pt_buf_t *pt_http_alloc_header_buffer(pt_connection_t *c, size_t size);
+static void pt_http_destroy_header_buffer(pt_buf_t *b);
 
 
 
@@ -287,17 +289,11 @@ pt_http_wait_request_handler(pt_event_t *rev)
     b = c->buffer;
 
     if (b == NULL) {
-        b = pt_calloc(sizeof(pt_buf_t) + size, c->log);
+        b = pt_http_alloc_header_buffer(c, size);
         if (b == NULL) {
             pt_http_close_connection(c);
             return;
         }
-
-        b->start = (u_char *) b + sizeof(pt_buf_t);
-        b->pos = b->start;
-        b->last = b->start;
-        b->end = b->start + size;
-        b->temporary = 1;
 
         c->buffer = b;
     }
@@ -356,8 +352,43 @@ static void
 pt_http_free_header_buffer(pt_connection_t *c)
 {
     if (c->buffer && c->buffer->pos == c->buffer->last) {
-        free(c->buffer);
+        pt_http_destroy_header_buffer(c->buffer);
         c->buffer = NULL;
+    }
+}
+
+
+/*
+ * A connection's header buffer is one block with its pt_buf_t in front,
+ * from the block cache: it comes and goes with every keep-alive request.
+ */
+static pt_buf_t *
+pt_http_alloc_header_buffer(pt_connection_t *c, size_t size)
+{
+    pt_buf_t  *b;
+
+    b = pt_block_alloc(sizeof(pt_buf_t) + size, c->log);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    pt_memzero(b, sizeof(pt_buf_t));
+
+    b->start = (u_char *) b + sizeof(pt_buf_t);
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + size;
+    b->temporary = 1;
+
+    return b;
+}
+
+
+static void
+pt_http_destroy_header_buffer(pt_buf_t *b)
+{
+    if (b) {
+        pt_block_free(b, sizeof(pt_buf_t) + (size_t) (b->end - b->start));
     }
 }
 
@@ -1434,17 +1465,15 @@ pt_http_set_keepalive(pt_http_request_t *r)
         cb = c->buffer;
 
         if (cb == NULL || (size_t) (cb->end - cb->start) < size) {
-            free(cb);
+            pt_http_destroy_header_buffer(cb);
+            c->buffer = NULL;
 
-            cb = pt_calloc(sizeof(pt_buf_t) + size, c->log);
+            cb = pt_http_alloc_header_buffer(c, size);
             if (cb == NULL) {
                 pt_http_close_request(r, 0);
                 return;
             }
 
-            cb->start = (u_char *) cb + sizeof(pt_buf_t);
-            cb->end = cb->start + size;
-            cb->temporary = 1;
             c->buffer = cb;
         }
 
@@ -1678,7 +1707,7 @@ pt_http_close_connection(pt_connection_t *c)
         (void) pt_ssl_shutdown(c);
     }
 
-    free(c->buffer);
+    pt_http_destroy_header_buffer(c->buffer);
     c->buffer = NULL;
 
     pool = c->pool;

@@ -1378,10 +1378,34 @@ pt_http_complex_value(pt_http_request_t *r, pt_http_complex_value_t *cv,
         return PT_OK;
     }
 
+    part = cv->parts;
+
+    if (cv->nparts == 1 && part[0].type == PT_HTTP_CV_VARIABLE) {
+        /*
+         * A lone variable ("$proxy_host", "$remote_addr"): its value lives
+         * in the request's memory as long as the request does, so it is
+         * referenced, not copied.
+         */
+        v = pt_http_get_flushed_variable(r, part[0].index);
+        if (v == NULL) {
+            return PT_ERROR;
+        }
+
+        if (v->not_found || v->len == 0) {
+            value->len = 0;
+            value->data = (u_char *) "";
+
+        } else {
+            value->len = v->len;
+            value->data = v->data;
+        }
+
+        return PT_OK;
+    }
+
     /* two passes: the length, then the bytes */
 
     len = 0;
-    part = cv->parts;
 
     for (i = 0; i < cv->nparts; i++) {
         switch (part[i].type) {

@@ -415,6 +415,75 @@ test_alloc_wrappers(void **state)
 }
 
 
+/*
+ * The block cache: blocks come back aligned and whole whatever the size,
+ * a freed block is handed out again for its size (unless the build checks
+ * memory with ASan, which sees every block), more sizes than the cache has
+ * classes and more blocks than a class keeps are simply freed, and pools
+ * and large allocations go through it.
+ */
+static void
+test_block_cache(void **state)
+{
+    u_char      *b[40], *a;
+    size_t       sizes[] = { 1100, 4096, 8192, 3000, 5000, 70000 };
+    pt_uint_t    i, k;
+    pt_pool_t   *pool;
+
+    for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        for (i = 0; i < 40; i++) {
+            b[i] = pt_block_alloc(sizes[k], NULL);
+            assert_non_null(b[i]);
+            assert_int_equal((uintptr_t) b[i] % PT_POOL_ALIGNMENT, 0);
+            memset(b[i], (int) i, sizes[k]);
+        }
+
+        for (i = 0; i < 40; i++) {
+            assert_int_equal(b[i][0], (u_char) i);
+            assert_int_equal(b[i][sizes[k] - 1], (u_char) i);
+            pt_block_free(b[i], sizes[k]);
+        }
+    }
+
+    a = pt_block_alloc(8192, NULL);
+    assert_non_null(a);
+    pt_block_free(a, 8192);
+
+    b[0] = pt_block_alloc(8192, NULL);
+    assert_non_null(b[0]);
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
+    assert_ptr_equal(b[0], a);
+#elif defined(__has_feature)
+#if !__has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+    assert_ptr_equal(b[0], a);
+#endif
+#endif
+
+    pt_block_free(b[0], 8192);
+
+    /* pools and their large allocations, over and over */
+    for (i = 0; i < 100; i++) {
+        pool = pt_create_pool(8192, NULL);
+        assert_non_null(pool);
+
+        a = pt_palloc(pool, 4096);
+        assert_non_null(a);
+        memset(a, 1, 4096);
+
+        for (k = 0; k < 10; k++) {
+            assert_non_null(pt_palloc(pool, 2000));
+        }
+
+        if (i % 2) {
+            assert_int_equal(pt_pfree(pool, a), PT_OK);
+        }
+
+        pt_destroy_pool(pool);
+    }
+}
+
+
 int
 main(void)
 {
@@ -428,6 +497,7 @@ main(void)
         cmocka_unit_test(test_cleanup_order),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_alloc_wrappers),
+        cmocka_unit_test(test_block_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,6 +410,49 @@ test_hex_dump(void **state)
 }
 
 
+static void
+test_sprint_numbers(void **state)
+{
+    u_char  buf[32], *p;
+
+    p = pt_sprint_uint(buf, 0);
+    assert_int_equal(p - buf, 1);
+    assert_memory_equal(buf, "0", 1);
+
+    p = pt_sprint_uint(buf, 100);
+    assert_int_equal(p - buf, 3);
+    assert_memory_equal(buf, "100", 3);
+
+    p = pt_sprint_uint(buf, UINT64_MAX);
+    assert_int_equal(p - buf, 20);
+    assert_memory_equal(buf, "18446744073709551615", 20);
+
+    p = pt_sprint_off(buf, -1);
+    assert_int_equal(p - buf, 2);
+    assert_memory_equal(buf, "-1", 2);
+
+    p = pt_sprint_off(buf, INT64_MIN);
+    assert_int_equal(p - buf, 20);
+    assert_memory_equal(buf, "-9223372036854775808", 20);
+
+    p = pt_sprint_off(buf, 1048576);
+    assert_int_equal(p - buf, 7);
+    assert_memory_equal(buf, "1048576", 7);
+
+    p = pt_sprint_hex(buf, 0);
+    assert_int_equal(p - buf, 1);
+    assert_memory_equal(buf, "0", 1);
+
+    p = pt_sprint_hex(buf, 0x1f40);
+    assert_int_equal(p - buf, 4);
+    assert_memory_equal(buf, "1f40", 4);
+
+    p = pt_sprint_hex(buf, UINT64_MAX);
+    assert_int_equal(p - buf, 16);
+    assert_memory_equal(buf, "ffffffffffffffff", 16);
+}
+
+
 int
 main(void)
 {
@@ -426,6 +469,7 @@ main(void)
         cmocka_unit_test(test_parse_time_sec),
         cmocka_unit_test(test_parse_time_invalid),
         cmocka_unit_test(test_hex_dump),
+        cmocka_unit_test(test_sprint_numbers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
