@@ -338,39 +338,15 @@ pt_reset_pool(pt_pool_t *pool)
 }
 
 
+/* pt_palloc() and its kin when the current block has no room */
 void *
-pt_palloc(pt_pool_t *pool, size_t size)
+pt_palloc_slow(pt_pool_t *pool, size_t size, pt_uint_t align)
 {
     if (size <= pool->max) {
-        return pt_palloc_small(pool, size, 1);
+        return pt_palloc_small(pool, size, align);
     }
 
     return pt_palloc_large(pool, size);
-}
-
-
-void *
-pt_pnalloc(pt_pool_t *pool, size_t size)
-{
-    if (size <= pool->max) {
-        return pt_palloc_small(pool, size, 0);
-    }
-
-    return pt_palloc_large(pool, size);
-}
-
-
-void *
-pt_pcalloc(pt_pool_t *pool, size_t size)
-{
-    void  *p;
-
-    p = pt_palloc(pool, size);
-    if (p) {
-        pt_memzero(p, size);
-    }
-
-    return p;
 }
 
 

@@ -64,9 +64,60 @@ pt_pool_t *pt_create_pool(size_t size, pt_log_t *log);
 void pt_destroy_pool(pt_pool_t *pool);
 void pt_reset_pool(pt_pool_t *pool);
 
-void *pt_palloc(pt_pool_t *pool, size_t size);   /* aligned */
-void *pt_pnalloc(pt_pool_t *pool, size_t size);  /* unaligned, for strings */
-void *pt_pcalloc(pt_pool_t *pool, size_t size);
+void *pt_palloc_slow(pt_pool_t *pool, size_t size, pt_uint_t align);
+
+/*
+ * pt_palloc (aligned), pt_pnalloc (unaligned, for strings), pt_pcalloc
+ * (aligned, zeroed): the common case, room in the current block, is
+ * inlined at every call; anything else is pt_palloc_slow().
+ */
+static inline void *
+pt_palloc_inline(pt_pool_t *pool, size_t size, pt_uint_t align)
+{
+    u_char     *m;
+    pt_pool_t  *p;
+
+    p = pool->current;
+    m = align ? pt_align_ptr(p->d.last, PT_ALIGNMENT) : p->d.last;
+
+    if (size <= pool->max && m <= p->d.end
+        && (size_t) (p->d.end - m) >= size)
+    {
+        p->d.last = m + size;
+        return m;
+    }
+
+    return pt_palloc_slow(pool, size, align);
+}
+
+
+static inline void *
+pt_palloc(pt_pool_t *pool, size_t size)
+{
+    return pt_palloc_inline(pool, size, 1);
+}
+
+
+static inline void *
+pt_pnalloc(pt_pool_t *pool, size_t size)
+{
+    return pt_palloc_inline(pool, size, 0);
+}
+
+
+static inline void *
+pt_pcalloc(pt_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = pt_palloc_inline(pool, size, 1);
+    if (p) {
+        memset(p, 0, size);
+    }
+
+    return p;
+}
+
 void *pt_pmemalign(pt_pool_t *pool, size_t size, size_t alignment);
 pt_int_t pt_pfree(pt_pool_t *pool, void *p);
 

@@ -1354,6 +1354,7 @@ pt_http_proxy_process_header(pt_http_request_t *r)
     off_t                len;
     pt_int_t             rc;
     pt_str_t             lc;
+    pt_uint_t            k;
     pt_table_elt_t      *h;
     pt_http_upstream_t  *u;
 
@@ -1390,6 +1391,7 @@ pt_http_proxy_process_header(pt_http_request_t *r)
             u->headers_in.chunked = 0;
             u->headers_in.connection_close = 0;
             u->headers_in.connection_upgrade = 0;
+            u->headers_in.connection_other = 0;
         }
 
         rc = pt_http_parse_header_line(r, &u->buffer, 1);
@@ -1468,12 +1470,18 @@ pt_http_proxy_process_header(pt_http_request_t *r)
 
                 *ph = h;
 
-                if (pt_http_proxy_token_in(h, (u_char *) "close", 5)) {
+                k = pt_http_connection_tokens(h->value.data, h->value.len);
+
+                if (k & PT_HTTP_CONN_CLOSE) {
                     u->headers_in.connection_close = 1;
                 }
 
-                if (pt_http_proxy_token_in(h, (u_char *) "upgrade", 7)) {
+                if (k & PT_HTTP_CONN_UPGRADE) {
                     u->headers_in.connection_upgrade = 1;
+                }
+
+                if (k & PT_HTTP_CONN_OTHER) {
+                    u->headers_in.connection_other = 1;
                 }
 
             } else if (pt_str_eq_lit(&lc, "upgrade")) {

@@ -58,6 +58,14 @@ pt_int_t pt_http_parse_content_length(const u_char *p, size_t len,
 
 pt_uint_t pt_http_hop_header(const u_char *lowcase, size_t len);
 
+/* the tokens of a Connection header's value */
+#define PT_HTTP_CONN_CLOSE              0x01
+#define PT_HTTP_CONN_KEEP_ALIVE         0x02
+#define PT_HTTP_CONN_UPGRADE            0x04
+#define PT_HTTP_CONN_OTHER              0x08    /* any other token */
+
+pt_uint_t pt_http_connection_tokens(const u_char *p, size_t len);
+
 /* MIME type lists: pt_http.c */
 typedef struct {
     pt_array_t      *types;     /* of pt_str_t; PT_CONF_UNSET_PTR: unset */

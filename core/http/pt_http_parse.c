@@ -996,6 +996,60 @@ pt_http_parse_content_length(const u_char *p, size_t len, off_t *out)
 
 
 /*
+ * What a Connection header's value says, in one pass: PT_HTTP_CONN_* bits
+ * for close, keep-alive and upgrade (any case), and PT_HTTP_CONN_OTHER when
+ * it names anything else, which a proxy must then treat as hop-by-hop.
+ */
+pt_uint_t
+pt_http_connection_tokens(const u_char *p, size_t len)
+{
+    size_t         n;
+    pt_uint_t      flags;
+    const u_char  *last, *start;
+
+    flags = 0;
+    last = p + len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        n = p - start;
+
+        if (n == 0) {
+            break;
+        }
+
+        if (n == 5 && pt_strncasecmp(start, (u_char *) "close", 5) == 0) {
+            flags |= PT_HTTP_CONN_CLOSE;
+
+        } else if (n == 10
+                   && pt_strncasecmp(start, (u_char *) "keep-alive", 10) == 0)
+        {
+            flags |= PT_HTTP_CONN_KEEP_ALIVE;
+
+        } else if (n == 7
+                   && pt_strncasecmp(start, (u_char *) "upgrade", 7) == 0)
+        {
+            flags |= PT_HTTP_CONN_UPGRADE;
+
+        } else {
+            flags |= PT_HTTP_CONN_OTHER;
+        }
+    }
+
+    return flags;
+}
+
+
+/*
  * Which of the headers a proxy handles itself a lowercase name is: the
  * hop-by-hop ones of RFC 9110 section 7.6.1, the message framing
  * (Content-Length, Transfer-Encoding), Host and Expect; a PT_HTTP_HOP_*

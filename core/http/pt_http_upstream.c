@@ -1415,6 +1415,7 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
     u->headers_in.chunked = 0;
     u->headers_in.connection_close = 0;
     u->headers_in.connection_upgrade = 0;
+    u->headers_in.connection_other = 0;
     u->length = -1;
     pt_memzero(&u->chunked, sizeof(pt_http_chunked_t));
 
@@ -2336,6 +2337,10 @@ pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
     }
 
     /* and whatever the upstream's Connection header names */
+    if (!u->headers_in.connection_other) {
+        return 0;
+    }
+
     for (conn = u->headers_in.connection; conn; conn = conn->next) {
         p = conn->value.data;
         last = p + conn->value.len;

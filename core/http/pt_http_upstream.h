@@ -145,6 +145,7 @@ typedef struct {
     unsigned                      chunked:1;
     unsigned                      connection_close:1;
     unsigned                      connection_upgrade:1;
+    unsigned                      connection_other:1;  /* names headers */
 } pt_http_upstream_headers_in_t;
 
 /* the state of one upstream request, for $upstream_* */

@@ -1598,6 +1598,40 @@ test_content_length(void **state)
 }
 
 
+/* Connection header values: each known token in any case, and the rest. */
+static void
+test_connection_tokens(void **state)
+{
+    static const struct {
+        const char  *value;
+        pt_uint_t    flags;
+    } cases[] = {
+        { "", 0 },
+        { " , ,", 0 },
+        { "close", PT_HTTP_CONN_CLOSE },
+        { "Keep-Alive", PT_HTTP_CONN_KEEP_ALIVE },
+        { "keep-alive, Upgrade",
+          PT_HTTP_CONN_KEEP_ALIVE | PT_HTTP_CONN_UPGRADE },
+        { "UPGRADE,x-secret", PT_HTTP_CONN_UPGRADE | PT_HTTP_CONN_OTHER },
+        { "closed", PT_HTTP_CONN_OTHER },
+        { "keep-alivex", PT_HTTP_CONN_OTHER },
+        { "\tclose\t,\tTE", PT_HTTP_CONN_CLOSE | PT_HTTP_CONN_OTHER },
+        { "keep alive", PT_HTTP_CONN_OTHER },
+    };
+
+    pt_uint_t  i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(pt_http_connection_tokens(
+                             (const u_char *) cases[i].value,
+                             strlen(cases[i].value)),
+                         cases[i].flags);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1632,6 +1666,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_status_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_headers, setup,
                                         teardown),
+        cmocka_unit_test(test_connection_tokens),
         cmocka_unit_test_setup_teardown(test_content_length, setup,
                                         teardown),
     };
