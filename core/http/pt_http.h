@@ -35,6 +35,8 @@ struct pt_http_log_ctx_s {
 pt_int_t pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b);
 pt_int_t pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
     pt_uint_t allow_underscores);
+pt_int_t pt_http_parse_header_line_ref(pt_http_request_t *r, pt_buf_t *b,
+    pt_uint_t allow_underscores);
 pt_int_t pt_http_parse_uri(pt_http_request_t *r);
 pt_int_t pt_http_normalize_uri(pt_http_request_t *r, pt_uint_t merge_slashes);
 pt_int_t pt_http_validate_host(pt_str_t *host, pt_pool_t *pool,

@@ -457,8 +457,141 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
 }
 
 
+/*
+ * A header line (RFC 9112 section 5): PT_OK with the name, its lowercase
+ * form (the first PT_HTTP_LC_HEADER_LEN octets), its hash and the value
+ * (without OWS) in r; PT_HTTP_PARSE_HEADER_DONE at the empty line;
+ * PT_AGAIN for more; PT_HTTP_PARSE_INVALID_HEADER.
+ *
+ * The common line, whole in the buffer and well formed, is read in one
+ * pass: the name a table lookup per octet, the value eight octets at a
+ * time up to its CR LF. Anything else (the end of the buffer reached, a
+ * control octet other than HTAB, an obs-fold, a bad line end, the empty
+ * line) goes to pt_http_parse_header_line_ref(), the plain reading of the
+ * rules, which decides; its result is the same for every line the fast
+ * path takes, which fuzz_http_request checks line by line.
+ */
 pt_int_t
 pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
+    pt_uint_t allow_underscores)
+{
+    u_char     *p, *last, *h, *lc_end, *start, c;
+    uint16_t    t, any;
+    uint64_t    w, low, del;
+    pt_uint_t   hash;
+
+    p = b->pos;
+    last = b->last;
+
+    /* field-name, up to the first octet that is not a tchar */
+
+    hash = 0;
+    any = 0;
+    lc_end = (size_t) (last - p) > PT_HTTP_LC_HEADER_LEN
+             ? p + PT_HTTP_LC_HEADER_LEN : last;
+
+    for (h = p; h < lc_end; h++) {
+        t = pt_http_lc_tchar[*h];
+
+        if (!(t & 0x100)) {
+            goto name_done;
+        }
+
+        c = (u_char) t;
+        r->lowcase_header[h - p] = c;
+        hash = pt_hash(hash, c);
+        any |= t;
+    }
+
+    for ( /* void */ ; h < last; h++) {
+        t = pt_http_lc_tchar[*h];
+
+        if (!(t & 0x100)) {
+            break;
+        }
+
+        hash = pt_hash(hash, (u_char) t);
+        any |= t;
+    }
+
+name_done:
+
+    if (h == p || h == last || *h != ':') {
+        goto ref;
+    }
+
+    r->header_name_start = p;
+    r->header_name_end = h;
+
+    /* OWS, then field-value octets up to the first control octet */
+
+    for (h++; h < last && (*h == ' ' || *h == '\t'); h++) { /* void */ }
+
+    start = h;
+
+    /*
+     * A word with an octet below 0x20 or 0x7f: the lowest flag of each test
+     * is exact (a borrow only runs upwards), so on a little-endian machine
+     * the first such octet is at the lowest flag, and a HTAB there is
+     * stepped over.
+     */
+    while (last - h >= 8) {
+        pt_memcpy(&w, h, 8);
+
+        low = (w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL;
+        del = ((w ^ 0x7f7f7f7f7f7f7f7fULL) - 0x0101010101010101ULL)
+              & ~(w ^ 0x7f7f7f7f7f7f7f7fULL) & 0x8080808080808080ULL;
+
+        if ((low | del) == 0) {
+            h += 8;
+            continue;
+        }
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        h += __builtin_ctzll(low | del) >> 3;
+
+        if (*h != '\t') {
+            break;
+        }
+
+        h++;
+#else
+        break;          /* octet by octet below */
+#endif
+    }
+
+    for ( /* void */ ; h < last && pt_http_is_field_char(*h); h++) {
+        /* void */
+    }
+
+    if (last - h < 2 || h[0] != '\r' || h[1] != '\n') {
+        goto ref;
+    }
+
+    b->pos = h + 2;
+
+    r->header_hash = hash;
+    r->lowcase_index = r->header_name_end - p;
+    r->invalid_header = (any & 0x200) && !allow_underscores;
+    r->header_start = start;
+
+    while (h > start && (h[-1] == ' ' || h[-1] == '\t')) {
+        h--;
+    }
+
+    r->header_end = h;
+
+    return PT_OK;
+
+ref:
+
+    return pt_http_parse_header_line_ref(r, b, allow_underscores);
+}
+
+
+/* Every header line as the rules read; see pt_http_parse_header_line(). */
+pt_int_t
+pt_http_parse_header_line_ref(pt_http_request_t *r, pt_buf_t *b,
     pt_uint_t allow_underscores)
 {
     u_char     *p, *lf, *end, *h, c;

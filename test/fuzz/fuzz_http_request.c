@@ -8,7 +8,8 @@
  * Every buffer is an exact-size heap copy, so a read past b->last is caught.
  * The head is parsed twice: at once, and a byte at a time with a fresh copy
  * of the bytes seen so far on each call, as from the slowest client; both
- * must see the same lines with the same results.
+ * must see the same lines with the same results. Each header line is also
+ * read by the reference parser, which must agree on everything.
  */
 #include "pt_http.h"
 
@@ -309,6 +310,57 @@ fuzz_header(pt_http_request_t *r)
 
 
 /*
+ * The header line parser's fast path must say exactly what the plain
+ * reading of the rules (pt_http_parse_header_line_ref) says of every line:
+ * both run on copies of r and b, and every result they leave is compared.
+ */
+static void
+fuzz_compare_header_line(pt_http_request_t *r, pt_buf_t *b,
+    pt_uint_t allow_underscores)
+{
+    size_t             n;
+    pt_int_t           rc1, rc2;
+    pt_buf_t           b1, b2;
+    pt_http_request_t  r1, r2;
+
+    r1 = *r;
+    r2 = *r;
+    b1 = *b;
+    b2 = *b;
+
+    rc1 = pt_http_parse_header_line(&r1, &b1, allow_underscores);
+    rc2 = pt_http_parse_header_line_ref(&r2, &b2, allow_underscores);
+
+    if (rc1 != rc2) {
+        abort();
+    }
+
+    if (rc1 != PT_OK) {
+        if (rc1 == PT_HTTP_PARSE_HEADER_DONE && b1.pos != b2.pos) {
+            abort();
+        }
+
+        return;
+    }
+
+    n = pt_min(r1.lowcase_index, PT_HTTP_LC_HEADER_LEN);
+
+    if (b1.pos != b2.pos
+        || r1.header_name_start != r2.header_name_start
+        || r1.header_name_end != r2.header_name_end
+        || r1.header_start != r2.header_start
+        || r1.header_end != r2.header_end
+        || r1.header_hash != r2.header_hash
+        || r1.lowcase_index != r2.lowcase_index
+        || r1.invalid_header != r2.invalid_header
+        || memcmp(r1.lowcase_header, r2.lowcase_header, n) != 0)
+    {
+        abort();
+    }
+}
+
+
+/*
  * One step of the server's loop on what is in b: parses a line, records it
  * in log, and says whether to go on (1), wait for more (0) or stop (-1).
  */
@@ -323,6 +375,7 @@ fuzz_step(pt_http_request_t *r, pt_buf_t *b, u_char *base, fuzz_log_t *log,
         rc = pt_http_parse_request_line(r, b);
 
     } else {
+        fuzz_compare_header_line(r, b, allow_underscores);
         rc = pt_http_parse_header_line(r, b, allow_underscores);
     }
 
