@@ -475,7 +475,8 @@ pt_int_t
 pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
     pt_uint_t allow_underscores)
 {
-    u_char     *p, *last, *h, *lc_end, *start, c;
+    u_char     *p, *last, *h, *lc, *start;
+    size_t      i, n;
     uint16_t    t, any;
     uint64_t    w, low, del;
     pt_uint_t   hash;
@@ -487,34 +488,35 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
 
     hash = 0;
     any = 0;
-    lc_end = (size_t) (last - p) > PT_HTTP_LC_HEADER_LEN
-             ? p + PT_HTTP_LC_HEADER_LEN : last;
+    lc = r->lowcase_header;
+    n = pt_min((size_t) (last - p), PT_HTTP_LC_HEADER_LEN);
 
-    for (h = p; h < lc_end; h++) {
-        t = pt_http_lc_tchar[*h];
-
-        if (!(t & 0x100)) {
-            goto name_done;
-        }
-
-        c = (u_char) t;
-        r->lowcase_header[h - p] = c;
-        hash = pt_hash(hash, c);
-        any |= t;
-    }
-
-    for ( /* void */ ; h < last; h++) {
-        t = pt_http_lc_tchar[*h];
+    for (i = 0; i < n; i++) {
+        t = pt_http_lc_tchar[p[i]];
 
         if (!(t & 0x100)) {
             break;
         }
 
+        lc[i] = (u_char) t;
         hash = pt_hash(hash, (u_char) t);
         any |= t;
     }
 
-name_done:
+    if (i == n) {
+        for (n = last - p; i < n; i++) {
+            t = pt_http_lc_tchar[p[i]];
+
+            if (!(t & 0x100)) {
+                break;
+            }
+
+            hash = pt_hash(hash, (u_char) t);
+            any |= t;
+        }
+    }
+
+    h = p + i;
 
     if (h == p || h == last || *h != ':') {
         goto ref;
