@@ -246,6 +246,9 @@ pt_event_init_process(pt_cycle_t *cycle)
                      (unsigned long) rlmt.rlim_cur);
     }
 
+    /* the blocks of this process's requests, not of the configuration */
+    pt_block_cache_enable();
+
     pt_queue_init(&pt_posted_events);
     pt_queue_init(&pt_posted_accept_events);
 

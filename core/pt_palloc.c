@@ -20,9 +20,9 @@
  * long as a keep-alive connection, while request pools come and go. Taken
  * from the malloc heap, each small pool would pin the heap around it, so
  * that the memory of finished requests could never be given back, and
- * each would pay malloc's own header. Their first blocks come instead from
- * runs of 64 KiB mapped for them alone, per size class of 64 bytes, and go
- * back to a free list of their class: this process's, never shared.
+ * each would pay malloc's own header. Their blocks come instead from runs
+ * of 64 KiB mapped for them alone, per size class of 64 bytes, and go back
+ * to a free list of their class: this process's, never shared.
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define PT_POOL_SMALL_MAX      0    /* malloc, so ASan sees every block */
@@ -39,11 +39,15 @@
 #endif
 
 /*
- * The block cache: up to PT_BLOCK_CACHE_DEPTH free blocks of each of
- * PT_BLOCK_CACHE_SIZES sizes, a size class being claimed by the first
- * block of that size freed while a class is unclaimed. A class holds at
- * most 16 × 64 KiB, so what the cache keeps is bounded by 4 MiB and in
- * practice (8 KiB pools, 4 KiB buffers) by a few hundred KiB.
+ * The block cache: PT_BLOCK_CACHE_SIZES classes of one block size each,
+ * a class being claimed by the first block of its size freed while a class
+ * is unclaimed, and only in a process that serves requests (the master's
+ * sizes are those of reading the configuration). A class owns a run of
+ * PT_BLOCK_CACHE_DEPTH blocks, mapped for it alone when claimed and
+ * touched only as used; its blocks are handed out first, and malloc serves
+ * only when all of them are in use. Blocks from malloc are always freed:
+ * kept in a cache they would pin the heap, so that the memory of a peak of
+ * requests in flight could never be given back to the system.
  */
 #ifndef PT_BLOCK_CACHE_DEPTH
 #define PT_BLOCK_CACHE_DEPTH   16
@@ -53,10 +57,13 @@
 
 typedef struct {
     size_t               size;      /* 0: unclaimed */
-    pt_uint_t            n;
     void                *free;      /* linked through the first word */
+    u_char              *start;     /* the class's own blocks */
+    u_char              *next;      /* never used yet */
+    u_char              *end;
 } pt_block_cache_t;
 
+static pt_uint_t         pt_block_cache_on;
 static pt_block_cache_t  pt_block_cache[PT_BLOCK_CACHE_SIZES];
 #define PT_POOL_SMALL_STEP     64
 #define PT_POOL_SMALL_RUN      (64 * 1024)
@@ -71,6 +78,7 @@ typedef struct {
 static pt_pool_small_class_t  pt_pool_small[PT_POOL_SMALL_CLASSES + 1];
 
 
+static void pt_block_cache_claim(pt_block_cache_t *bc, size_t size);
 static void *pt_palloc_small(pt_pool_t *pool, size_t size, pt_uint_t align);
 static void *pt_palloc_block(pt_pool_t *pool, size_t size);
 static void *pt_palloc_large(pt_pool_t *pool, size_t size);
@@ -109,6 +117,13 @@ pt_calloc(size_t size, pt_log_t *log)
 }
 
 
+void
+pt_block_cache_enable(void)
+{
+    pt_block_cache_on = (PT_BLOCK_CACHE_DEPTH > 0);
+}
+
+
 void *
 pt_block_alloc(size_t size, pt_log_t *log)
 {
@@ -120,12 +135,23 @@ pt_block_alloc(size_t size, pt_log_t *log)
     for (i = 0; i < PT_BLOCK_CACHE_SIZES; i++) {
         bc = &pt_block_cache[i];
 
-        if (bc->size == size && bc->free) {
+        if (bc->size != size) {
+            continue;
+        }
+
+        if (bc->free) {
             m = bc->free;
             bc->free = *(void **) m;
-            bc->n--;
             return m;
         }
+
+        if (bc->next < bc->end) {
+            m = bc->next;
+            bc->next += pt_align(size, PT_POOL_ALIGNMENT);
+            return m;
+        }
+
+        break;
     }
 
     err = posix_memalign(&m, PT_POOL_ALIGNMENT, size);
@@ -150,18 +176,20 @@ pt_block_free(void *p, size_t size)
     pt_uint_t          i;
     pt_block_cache_t  *bc, *unclaimed;
 
-    if (size > PT_BLOCK_CACHE_MAX || PT_BLOCK_CACHE_DEPTH == 0) {
-        free(p);
-        return;
-    }
-
     unclaimed = NULL;
 
     for (i = 0; i < PT_BLOCK_CACHE_SIZES; i++) {
         bc = &pt_block_cache[i];
 
         if (bc->size == size) {
-            break;
+            if ((u_char *) p >= bc->start && (u_char *) p < bc->end) {
+                *(void **) p = bc->free;
+                bc->free = p;
+                return;
+            }
+
+            free(p);
+            return;
         }
 
         if (bc->size == 0 && unclaimed == NULL) {
@@ -169,24 +197,38 @@ pt_block_free(void *p, size_t size)
         }
     }
 
-    if (i == PT_BLOCK_CACHE_SIZES) {
-        if (unclaimed == NULL) {
-            free(p);
-            return;
-        }
-
-        bc = unclaimed;
-        bc->size = size;
+    if (unclaimed && pt_block_cache_on && size <= PT_BLOCK_CACHE_MAX) {
+        pt_block_cache_claim(unclaimed, size);
     }
 
-    if (bc->n >= PT_BLOCK_CACHE_DEPTH) {
-        free(p);
+    free(p);
+}
+
+
+/*
+ * Maps the run of a class for blocks of size; on failure the class stays
+ * unclaimed and the size is served by malloc.
+ */
+static void
+pt_block_cache_claim(pt_block_cache_t *bc, size_t size)
+{
+    size_t   len;
+    u_char  *m;
+
+    len = pt_align(size, PT_POOL_ALIGNMENT) * PT_BLOCK_CACHE_DEPTH;
+
+    m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+
+    if (m == MAP_FAILED) {
         return;
     }
 
-    *(void **) p = bc->free;
-    bc->free = p;
-    bc->n++;
+    bc->size = size;
+    bc->free = NULL;
+    bc->start = m;
+    bc->next = m;
+    bc->end = m + len;
 }
 
 
@@ -252,19 +294,23 @@ pt_destroy_pool(pt_pool_t *pool)
 
     size = (size_t) (pool->d.end - (u_char *) pool);
 
-    for (p = pool->d.next; p; p = n) {
-        n = p->d.next;
-        pt_block_free(p, size);
-    }
+    if (size > PT_POOL_SMALL_MAX) {
+        for (p = pool->d.next; p; p = n) {
+            n = p->d.next;
+            pt_block_free(p, size);
+        }
 
-    if (size <= PT_POOL_SMALL_MAX) {
-        cls = &pt_pool_small[size / PT_POOL_SMALL_STEP];
-        *(void **) pool = cls->free;
-        cls->free = pool;
+        pt_block_free(pool, size);
         return;
     }
 
-    pt_block_free(pool, size);
+    cls = &pt_pool_small[size / PT_POOL_SMALL_STEP];
+
+    for (p = pool; p; p = n) {
+        n = p->d.next;
+        *(void **) p = cls->free;
+        cls->free = p;
+    }
 }
 
 
@@ -486,7 +532,14 @@ pt_palloc_block(pt_pool_t *pool, size_t size)
 
     psize = (size_t) (pool->d.end - (u_char *) pool);
 
-    mem = pt_block_alloc(psize, pool->log);
+    /* a small pool lives long: all its blocks stay out of the heap */
+    if (psize <= PT_POOL_SMALL_MAX) {
+        mem = pt_pool_small_alloc(psize, pool->log);
+
+    } else {
+        mem = pt_block_alloc(psize, pool->log);
+    }
+
     if (mem == NULL) {
         return NULL;
     }

@@ -52,11 +52,14 @@ void *pt_calloc(size_t size, pt_log_t *log);
 
 /*
  * Blocks of a few recurring sizes (request pools, I/O buffers, header
- * buffers) that come and go with every request: pt_block_free() keeps a
- * few of each size for the next pt_block_alloc() of the same size, so
- * the malloc heap is not walked twice per block. size must be passed
- * back as it was allocated. Aligned to PT_POOL_ALIGNMENT.
+ * buffers) that come and go with every request: once
+ * pt_block_cache_enable() has been called (by a process that serves
+ * requests), each of a few sizes gets a small run of blocks of its own,
+ * reused without walking the malloc heap; beyond them blocks come from
+ * malloc and go back to it. size must be passed back as it was allocated.
+ * Aligned to PT_POOL_ALIGNMENT.
  */
+void pt_block_cache_enable(void);
 void *pt_block_alloc(size_t size, pt_log_t *log);
 void pt_block_free(void *p, size_t size);
 

@@ -975,8 +975,7 @@ pt_http_upstream_cached_close(pt_http_upstream_cached_t *item)
     }
 
     pt_close_connection(c);
-    pt_destroy_pool(c->pool);
-    free(item);
+    pt_destroy_pool(c->pool);     /* item with it */
 }
 
 
@@ -1468,14 +1467,22 @@ pt_http_upstream_connect(pt_http_request_t *r, pt_http_upstream_t *u)
         return;
     }
 
-    pool = pt_create_pool(256, r->connection->log);
-    item = pt_calloc(sizeof(pt_http_upstream_cached_t), r->connection->log);
+    /*
+     * The keep-alive record lives as long as the connection, in its pool:
+     * a small pool, kept out of the heap that requests come and go in.
+     */
+    pool = pt_create_pool(512, r->connection->log);
+    item = NULL;
 
-    if (pool == NULL || item == NULL) {
+    if (pool) {
+        item = pt_pcalloc(pool, sizeof(pt_http_upstream_cached_t));
+    }
+
+    if (item == NULL) {
         if (pool) {
             pt_destroy_pool(pool);
         }
-        free(item);
+
         pt_close_connection(c);
         pt_http_upstream_finalize_request(r, u, PT_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -3873,8 +3880,7 @@ pt_http_upstream_next(pt_http_request_t *r, pt_http_upstream_t *u,
 static void
 pt_http_upstream_close_peer(pt_http_upstream_t *u)
 {
-    pt_connection_t            *c;
-    pt_http_upstream_cached_t  *item;
+    pt_connection_t  *c;
 
     c = u->peer;
 
@@ -3882,15 +3888,12 @@ pt_http_upstream_close_peer(pt_http_upstream_t *u)
         return;
     }
 
-    item = c->data;
-
     if (c->ssl) {
         (void) pt_ssl_shutdown(c);
     }
 
     pt_close_connection(c);
-    pt_destroy_pool(c->pool);
-    free(item);
+    pt_destroy_pool(c->pool);     /* the keep-alive record with it */
 
     u->peer = NULL;
 }

@@ -430,6 +430,9 @@ test_block_cache(void **state)
     pt_uint_t    i, k;
     pt_pool_t   *pool;
 
+    /* as a worker does: the master keeps no blocks */
+    pt_block_cache_enable();
+
     for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         for (i = 0; i < 40; i++) {
             b[i] = pt_block_alloc(sizes[k], NULL);
@@ -484,6 +487,120 @@ test_block_cache(void **state)
 }
 
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_PALLOC_ASAN  1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_PALLOC_ASAN  1
+#endif
+#endif
+
+
+/*
+ * A class's blocks come from its own run of 16 (8192 was claimed above):
+ * whatever is in flight beyond them comes from malloc and goes back to it,
+ * so once all are freed, the next 16 are the run's again and the 17th is
+ * malloc's.
+ */
+static void
+test_block_cache_run(void **state)
+{
+    u_char     *b[40], *lo, *hi;
+    pt_uint_t   i, k, n;
+
+    for (i = 0; i < 40; i++) {
+        b[i] = pt_block_alloc(8192, NULL);
+        assert_non_null(b[i]);
+        memset(b[i], (int) i, 8192);
+    }
+
+    for (i = 0; i < 40; i++) {
+        assert_int_equal(b[i][8191], (u_char) i);
+        pt_block_free(b[i], 8192);
+    }
+
+    for (i = 0; i < 17; i++) {
+        b[i] = pt_block_alloc(8192, NULL);
+        assert_non_null(b[i]);
+    }
+
+#ifndef TEST_PALLOC_ASAN
+    lo = b[0];
+    hi = b[0];
+
+    for (i = 0; i < 16; i++) {
+        lo = pt_min(lo, b[i]);
+        hi = pt_max(hi, b[i]);
+
+        for (k = 0, n = 0; k < 16; k++) {
+            n += (b[k] == b[i]);
+        }
+
+        assert_int_equal(n, 1);
+    }
+
+    /* the 16 are one run */
+    assert_true((size_t) (hi - lo) == 15 * 8192);
+
+    /* and the 17th is not of it */
+    assert_true(b[16] < lo || b[16] > hi);
+#else
+    (void) lo;
+    (void) hi;
+    (void) k;
+    (void) n;
+#endif
+
+    for (i = 0; i < 17; i++) {
+        pt_block_free(b[i], 8192);
+    }
+}
+
+
+/*
+ * Every block of a small pool (not only the first) comes from the small
+ * runs, and they all return to them: the next pool of the size gets one.
+ */
+static void
+test_small_pool_blocks(void **state)
+{
+    void       *m;
+    pt_uint_t   i;
+    pt_pool_t  *pool, *p, *last;
+
+    pool = pt_create_pool(256, NULL);
+    assert_non_null(pool);
+
+    for (i = 0; i < 20; i++) {
+        m = pt_palloc(pool, 100);
+        assert_non_null(m);
+        assert_true(in_blocks(pool, m));
+        memset(m, 1, 100);
+    }
+
+    assert_true(count_blocks(pool) > 5);
+
+    for (last = pool, p = pool; p; p = p->d.next) {
+        assert_int_equal(p->d.end - (u_char *) p, 256);
+        last = p;
+    }
+
+    pt_destroy_pool(pool);
+
+    pool = pt_create_pool(256, NULL);
+    assert_non_null(pool);
+
+#ifndef TEST_PALLOC_ASAN
+    /* the last block freed is the first handed out again */
+    assert_ptr_equal(pool, last);
+#else
+    (void) last;
+#endif
+
+    pt_destroy_pool(pool);
+}
+
+
 int
 main(void)
 {
@@ -498,6 +615,8 @@ main(void)
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_alloc_wrappers),
         cmocka_unit_test(test_block_cache),
+        cmocka_unit_test(test_block_cache_run),
+        cmocka_unit_test(test_small_pool_blocks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
