@@ -1411,16 +1411,18 @@ pt_http_proxy_process_header(pt_http_request_t *r)
             h->key.len = r->header_name_end - r->header_name_start;
             h->value.len = r->header_end - r->header_start;
 
-            /* copied: the buffer carries the body next */
-            h->key.data = pt_pnalloc(r->pool, 2 * h->key.len + h->value.len);
-            if (h->key.data == NULL) {
+            /*
+             * Name and value stay in the buffer: the upstream keeps the
+             * head there for the whole request (pt_http_upstream_keep_head)
+             */
+            h->key.data = r->header_name_start;
+            h->value.data = r->header_start;
+
+            h->lowcase_key = pt_pnalloc(r->pool, h->key.len);
+            if (h->lowcase_key == NULL) {
                 return PT_ERROR;
             }
 
-            h->value.data = pt_cpymem(h->key.data, r->header_name_start,
-                                      h->key.len);
-            h->lowcase_key = pt_cpymem(h->value.data, r->header_start,
-                                       h->value.len);
             if (h->key.len <= PT_HTTP_LC_HEADER_LEN) {
                 /* the parser lowercased it on the way */
                 pt_memcpy(h->lowcase_key, r->lowcase_header, h->key.len);

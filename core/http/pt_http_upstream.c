@@ -69,6 +69,8 @@ static void pt_http_upstream_finalize_request(pt_http_request_t *r,
     pt_http_upstream_t *u, pt_int_t rc);
 static void pt_http_upstream_cleanup(void *data);
 static void pt_http_upstream_close_peer(pt_http_upstream_t *u);
+static pt_int_t pt_http_upstream_keep_head(pt_http_request_t *r,
+    pt_http_upstream_t *u);
 static pt_uint_t pt_http_upstream_intercept_errors(pt_http_request_t *r,
     pt_http_upstream_t *u);
 static void pt_http_upstream_tunnel(pt_http_request_t *r,
@@ -2186,6 +2188,12 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
         return;
     }
 
+    if (pt_http_upstream_keep_head(r, u) != PT_OK) {
+        u->keepalive = 0;
+        pt_http_upstream_finalize_request(r, u, PT_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = pt_http_upstream_send_response(r, u);
 
     if (rc != PT_OK) {
@@ -2199,6 +2207,44 @@ pt_http_upstream_process_header(pt_http_request_t *r, pt_http_upstream_t *u)
     }
 
     pt_http_upstream_process_body(r, u);
+}
+
+
+/*
+ * The response head stays where it was read for the rest of the request:
+ * its header fields point into it rather than being copied out. The body
+ * is read after it, into the rest of the buffer, or into a new buffer of
+ * proxy_buffer_size (the body bytes read so far moved there) when the head
+ * left less than half of it.
+ */
+static pt_int_t
+pt_http_upstream_keep_head(pt_http_request_t *r, pt_http_upstream_t *u)
+{
+    size_t   n;
+    u_char  *p;
+
+    if ((size_t) (u->buffer.end - u->buffer.pos) >= u->conf->buffer_size / 2) {
+        u->buffer.start = u->buffer.pos;
+        return PT_OK;
+    }
+
+    p = pt_palloc(r->pool, u->conf->buffer_size);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    n = u->buffer.last - u->buffer.pos;
+
+    if (n) {
+        pt_memcpy(p, u->buffer.pos, n);
+    }
+
+    u->buffer.start = p;
+    u->buffer.pos = p;
+    u->buffer.last = p + n;
+    u->buffer.end = p + u->conf->buffer_size;
+
+    return PT_OK;
 }
 
 
