@@ -29,8 +29,26 @@ typedef struct {
 typedef struct {
     z_stream          zstream;
     pt_http_codec_t   codec;
+    pt_pool_t        *pool;
+    u_char           *mem;          /* zlib's memory, one block */
+    u_char           *mem_next;     /* what zlib has not taken yet */
+    size_t            mem_left;
     unsigned          started:1;
 } pt_http_gzip_ctx_t;
+
+
+/*
+ * What deflateInit2() takes, as zlib 1.2 allocates it: its state (about
+ * 6 KiB, 8 KiB allowed), the window and the chain of earlier positions
+ * (two bytes each per window byte), the hash heads (two bytes each of
+ * 1 << (memlevel + 7)) and the pending output (four bytes each of
+ * 1 << (memlevel + 6) symbols), and what aligning each piece adds.
+ */
+#define PT_HTTP_GZIP_ALIGN  16
+
+#define pt_http_gzip_memory(wbits, memlevel)                                  \
+    (8192 + ((size_t) 1 << ((wbits) + 2)) + ((size_t) 1 << ((memlevel) + 9))  \
+     + 8 * PT_HTTP_GZIP_ALIGN)
 
 
 static void *pt_http_gzip_create_conf(pt_conf_t *cf);
@@ -111,20 +129,61 @@ static pt_http_output_body_filter_pt    pt_http_next_body_filter;
 
 
 /*
- * zlib allocates from the request pool, all of it in deflateInit2(): a
- * finished request frees it, deflateEnd() a little sooner.
+ * zlib takes all its memory in deflateInit2(): it is carved from one block
+ * allocated beforehand for the window and hash sizes asked for, so a
+ * response costs one allocation instead of five. A zlib that asks for
+ * more than that (another build of it) gets the rest from the request
+ * pool. The block goes back early, at the end of the stream; the pool
+ * frees it otherwise.
  */
 static void *
 pt_http_gzip_alloc(void *opaque, u_int items, u_int size)
 {
-    return pt_palloc(opaque, (size_t) items * size);
+    void                *p;
+    size_t               n;
+    pt_http_gzip_ctx_t  *ctx = opaque;
+
+    n = pt_align((size_t) items * size, (size_t) PT_HTTP_GZIP_ALIGN);
+
+    if (n <= ctx->mem_left) {
+        p = ctx->mem_next;
+        ctx->mem_next += n;
+        ctx->mem_left -= n;
+        return p;
+    }
+
+    return pt_palloc(ctx->pool, (size_t) items * size);
 }
 
 
 static void
 pt_http_gzip_free(void *opaque, void *address)
 {
-    (void) pt_pfree(opaque, address);
+    pt_http_gzip_ctx_t  *ctx = opaque;
+
+    /* a piece of the block goes with the block */
+    if ((u_char *) address >= ctx->mem && (u_char *) address < ctx->mem_next)
+    {
+        return;
+    }
+
+    (void) pt_pfree(ctx->pool, address);
+}
+
+
+/* Ends the stream and gives its memory back early. */
+static void
+pt_http_gzip_end(pt_http_gzip_ctx_t *ctx)
+{
+    (void) deflateEnd(&ctx->zstream);
+    ctx->codec.done = 1;
+
+    if (ctx->mem) {
+        (void) pt_pfree(ctx->pool, ctx->mem);
+        ctx->mem = NULL;
+        ctx->mem_next = NULL;
+        ctx->mem_left = 0;
+    }
 }
 
 
@@ -133,6 +192,7 @@ pt_http_gzip_cleanup(void *data)
 {
     pt_http_gzip_ctx_t  *ctx = data;
 
+    /* the pool frees the memory: only zlib's own state is ended here */
     if (ctx->started && !ctx->codec.done) {
         (void) deflateEnd(&ctx->zstream);
         ctx->codec.done = 1;
@@ -225,17 +285,22 @@ static pt_int_t
 pt_http_gzip_start(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
     pt_http_gzip_conf_t *conf)
 {
-    int    rc, wbits, memlevel;
-    off_t  len;
+    int     rc, wbits, memlevel;
+    off_t   len;
+    size_t  size;
 
-    wbits = 15;
-    memlevel = 8;
+    wbits = MAX_WBITS;
+    memlevel = MAX_MEM_LEVEL - 1;
 
-    /* a small known body needs a smaller window (and less memory) */
+    /*
+     * A small known body needs a smaller window (and less memory): as
+     * nginx does, the window is halved as long as a window half the size,
+     * less the 262 bytes zlib keeps for look-ahead, still holds the body.
+     */
     len = r->headers_out.content_length_n;
 
     if (len > 0) {
-        while (len < ((off_t) 1 << (wbits - 1)) && wbits > 9) {
+        while (wbits > 9 && len < ((off_t) 1 << (wbits - 1)) - 262) {
             wbits--;
             memlevel--;
         }
@@ -245,9 +310,20 @@ pt_http_gzip_start(pt_http_request_t *r, pt_http_gzip_ctx_t *ctx,
         }
     }
 
+    size = pt_http_gzip_memory(wbits, memlevel);
+
+    ctx->mem = pt_palloc(r->pool, size);
+    if (ctx->mem == NULL) {
+        return PT_ERROR;
+    }
+
+    ctx->mem_next = ctx->mem;
+    ctx->mem_left = size;
+    ctx->pool = r->pool;
+
     ctx->zstream.zalloc = pt_http_gzip_alloc;
     ctx->zstream.zfree = pt_http_gzip_free;
-    ctx->zstream.opaque = r->pool;
+    ctx->zstream.opaque = ctx;
 
     rc = deflateInit2(&ctx->zstream, (int) conf->level, Z_DEFLATED,
                       wbits + 16, memlevel, Z_DEFAULT_STRATEGY);
@@ -317,8 +393,7 @@ pt_http_gzip_deflate(pt_http_request_t *r, pt_http_codec_t *codec,
 
         if (rc == Z_STREAM_END) {
             pt_http_codec_pass(codec, 0, 1);
-            (void) deflateEnd(&ctx->zstream);
-            codec->done = 1;
+            pt_http_gzip_end(ctx);
             return PT_OK;
         }
 
