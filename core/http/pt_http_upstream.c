@@ -3299,11 +3299,16 @@ pt_http_upstream_pipe_pass(pt_http_request_t *r, pt_http_upstream_t *u,
 
     /*
      * A flush goes with the data only when the upstream has nothing more
-     * for now: what it sent is then all there is for a while (an event
-     * of a stream, say) and must not wait in gzip or postpone_output; a
-     * flush after every read would make gzip end a block each time.
+     * for now and the body's length is not known: what it sent is then
+     * all there is for a while (an event of a stream, say) and must not
+     * wait in gzip or postpone_output. A body of a known length is a
+     * document, not a stream: a flush whenever the server pauses would
+     * make gzip end a block each time for nothing, so it goes through as
+     * the buffers fill, as nginx passes it.
      */
-    if (all & PT_HTTP_UPSTREAM_FLUSH) {
+    if ((all & PT_HTTP_UPSTREAM_FLUSH)
+        && u->headers_in.content_length == NULL)
+    {
         b->flush = 1;
     }
 

@@ -1023,6 +1023,44 @@ def test_sse_arrives_event_by_event(portico, root, backend, coding,
     assert not be.errors
 
 
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_pause_flushes_only_a_body_without_length(portico, root, backend,
+                                                  framing):
+    """The backend sends half a body, waits until Portico has read it (and
+    found nothing more), then the rest. A body of unknown length is a
+    stream: the pause flushes gzip, which ends a block with the empty
+    stored block 00 00 ff ff. A body with a Content-Length is a document:
+    it goes through as buffers fill, compressed in one run, as nginx does."""
+    data = text_block(60000, seed=5)
+    half = len(data) // 2
+    paused = threading.Event()
+
+    def handler(s, head, b):
+        if framing == "length":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(data))
+            s.sendall(data[:half])
+            paused.wait(0.5)
+            s.sendall(data[half:])
+        else:
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            s.sendall(b"%x\r\n%s\r\n" % (half, data[:half]))
+            paused.wait(0.5)
+            s.sendall(b"%x\r\n%s\r\n0\r\n\r\n"
+                      % (len(data) - half, data[half:]))
+
+    be = backend(handler)
+    server = start(portico, root, GZIP_BR
+                   + "location /doc { proxy_pass http://127.0.0.1:%d; }"
+                   % be.port)
+    resp = fetch(server.port, "/doc", ae="gzip")
+    check_compressed(resp, "gzip", data)
+    flushed = b"\x00\x00\xff\xff" in resp.body
+    assert flushed == (framing == "chunked")
+    assert not be.errors
+
+
 # --------------------------------------------------------------------------
 # gzip_static
 
