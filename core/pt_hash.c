@@ -26,31 +26,69 @@ static pt_int_t pt_hash_add_to(pt_hash_keys_t *ha, pt_array_t *keys,
     const u_char *data, size_t len, void *value);
 
 
+static uint64_t
+pt_hash_final(uint64_t h, size_t len)
+{
+    h ^= h >> 32;
+
+    /* 0 is left to the empty key */
+    return (h == 0 && len) ? 1 : h;
+}
+
+
 pt_uint_t
 pt_hash_key(const u_char *data, size_t len)
 {
-    pt_uint_t  key;
+    size_t    n;
+    uint64_t  h, w;
 
-    for (key = 0; len--; data++) {
-        key = pt_hash(key, *data);
+    if (len == 0) {
+        return 0;
     }
 
-    return key;
+    h = len;
+
+    for (n = len; n >= 8; n -= 8, data += 8) {
+        pt_memcpy(&w, data, 8);
+        h = (h ^ w) * PT_HASH_MUL;
+    }
+
+    if (n) {
+        w = 0;
+        pt_memcpy(&w, data, n);
+        h = (h ^ w) * PT_HASH_MUL;
+    }
+
+    return (pt_uint_t) pt_hash_final(h, len);
 }
 
 
 pt_uint_t
 pt_hash_key_lc(const u_char *data, size_t len)
 {
-    u_char     c;
-    pt_uint_t  key;
+    u_char    lc[8];
+    size_t    n, i, k;
+    uint64_t  h, w;
 
-    for (key = 0; len--; data++) {
-        c = *data;
-        key = pt_hash(key, pt_tolower(c));
+    if (len == 0) {
+        return 0;
     }
 
-    return key;
+    h = len;
+
+    for (n = len; n; n -= k, data += k) {
+        k = pt_min(n, 8);
+
+        for (i = 0; i < k; i++) {
+            lc[i] = pt_tolower(data[i]);
+        }
+
+        w = 0;
+        pt_memcpy(&w, lc, k);
+        h = (h ^ w) * PT_HASH_MUL;
+    }
+
+    return (pt_uint_t) pt_hash_final(h, len);
 }
 
 
@@ -58,17 +96,9 @@ pt_hash_key_lc(const u_char *data, size_t len)
 pt_uint_t
 pt_hash_strlow(u_char *dst, const u_char *src, size_t n)
 {
-    u_char     c;
-    pt_uint_t  key;
+    pt_strlow(dst, src, n);
 
-    for (key = 0; n--; src++, dst++) {
-        c = *src;
-        c = pt_tolower(c);
-        *dst = c;
-        key = pt_hash(key, c);
-    }
-
-    return key;
+    return pt_hash_key(dst, n);
 }
 
 

@@ -47,7 +47,14 @@ typedef struct {
 
 #define PT_HASH_WILDCARD_KEY  1   /* the key may carry a wildcard */
 
-#define pt_hash(key, c)       ((pt_uint_t) key * 31 + c)
+/*
+ * The hash of a key, eight octets at a time: each word is mixed in by an
+ * exclusive or and a multiplication, and the high half folded into the low
+ * at the end. 0 for the empty key and never 0 for any other (a header whose
+ * hash is 0 is one that was removed). pt_hash_key_lc() hashes the key as
+ * lowercased, pt_hash_strlow() lowercases it into dst and hashes that.
+ */
+#define PT_HASH_MUL  0x9e3779b97f4a7c15ULL
 
 pt_uint_t pt_hash_key(const u_char *data, size_t len);
 pt_uint_t pt_hash_key_lc(const u_char *data, size_t len);

@@ -458,6 +458,45 @@ pt_http_parse_request_line(pt_http_request_t *r, pt_buf_t *b)
 
 
 /*
+ * pt_hash_key() of the lowercase name the parser wrote into r's
+ * PT_HTTP_LC_HEADER_LEN octets (n <= that): whole words are read from the
+ * array and the last one masked, which gives the same words as
+ * pt_hash_key()'s copy of a partial one on a little-endian machine.
+ */
+static pt_uint_t
+pt_http_hash_lc(const u_char *lc, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    size_t    k;
+    uint64_t  h, w;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    h = n;
+
+    for (k = 0; k + 8 <= n; k += 8) {
+        pt_memcpy(&w, lc + k, 8);
+        h = (h ^ w) * PT_HASH_MUL;
+    }
+
+    if (n & 7) {
+        pt_memcpy(&w, lc + k, 8);
+        w &= (1ULL << (8 * (n & 7))) - 1;
+        h = (h ^ w) * PT_HASH_MUL;
+    }
+
+    h ^= h >> 32;
+
+    return (pt_uint_t) (h ? h : 1);
+#else
+    return pt_hash_key(lc, n);
+#endif
+}
+
+
+/*
  * A header line (RFC 9112 section 5): PT_OK with the name, its lowercase
  * form (the first PT_HTTP_LC_HEADER_LEN octets), its hash and the value
  * (without OWS) in r; PT_HTTP_PARSE_HEADER_DONE at the empty line;
@@ -486,7 +525,6 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
 
     /* field-name, up to the first octet that is not a tchar */
 
-    hash = 0;
     any = 0;
     lc = r->lowcase_header;
     n = pt_min((size_t) (last - p), PT_HTTP_LC_HEADER_LEN);
@@ -499,28 +537,18 @@ pt_http_parse_header_line(pt_http_request_t *r, pt_buf_t *b,
         }
 
         lc[i] = (u_char) t;
-        hash = pt_hash(hash, (u_char) t);
         any |= t;
     }
 
-    if (i == n) {
-        for (n = last - p; i < n; i++) {
-            t = pt_http_lc_tchar[p[i]];
-
-            if (!(t & 0x100)) {
-                break;
-            }
-
-            hash = pt_hash(hash, (u_char) t);
-            any |= t;
-        }
-    }
+    /* a name longer than the lowercase copy is left to the plain parser */
 
     h = p + i;
 
     if (h == p || h == last || *h != ':') {
         goto ref;
     }
+
+    hash = pt_http_hash_lc(lc, i);
 
     r->header_name_start = p;
     r->header_name_end = h;
@@ -596,7 +624,7 @@ pt_int_t
 pt_http_parse_header_line_ref(pt_http_request_t *r, pt_buf_t *b,
     pt_uint_t allow_underscores)
 {
-    u_char     *p, *lf, *end, *h, c;
+    u_char     *p, *lf, *end, *h;
     uint16_t    t, all, any;
     pt_uint_t   bad, hash, i, n, m;
 
@@ -637,7 +665,6 @@ pt_http_parse_header_line_ref(pt_http_request_t *r, pt_buf_t *b,
 
     n = h - p;
     m = pt_min(n, PT_HTTP_LC_HEADER_LEN);
-    hash = 0;
     all = 0x100;
     any = 0;
 
@@ -645,21 +672,21 @@ pt_http_parse_header_line_ref(pt_http_request_t *r, pt_buf_t *b,
         t = pt_http_lc_tchar[p[i]];
         all &= t;
         any |= t;
-        c = (u_char) t;
-        r->lowcase_header[i] = c;
-        hash = pt_hash(hash, c);
+        r->lowcase_header[i] = (u_char) t;
     }
 
     for ( /* void */ ; i < n; i++) {
         t = pt_http_lc_tchar[p[i]];
         all &= t;
         any |= t;
-        hash = pt_hash(hash, (u_char) t);
     }
 
     if (all == 0) {
         return PT_HTTP_PARSE_INVALID_HEADER;
     }
+
+    hash = (n <= PT_HTTP_LC_HEADER_LEN) ? pt_hash_key(r->lowcase_header, n)
+                                        : pt_hash_key_lc(p, n);
 
     r->invalid_header = (any & 0x200) && !allow_underscores;
 

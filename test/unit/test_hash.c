@@ -91,8 +91,10 @@ test_hash_functions(void **state)
     u_char     buf[16];
     pt_uint_t  k;
 
-    k = pt_hash(pt_hash(pt_hash(0, 'a'), 'b'), 'c');
-    assert_int_equal(pt_hash_key((u_char *) "abc", 3), k);
+    k = pt_hash_key((u_char *) "abc", 3);
+    assert_int_not_equal(k, 0);
+    assert_int_not_equal(pt_hash_key((u_char *) "abd", 3), k);
+    assert_int_not_equal(pt_hash_key((u_char *) "abc\0", 4), k);
     assert_int_equal(pt_hash_key_lc((u_char *) "AbC", 3), k);
     assert_int_not_equal(pt_hash_key((u_char *) "AbC", 3), k);
     assert_int_equal(pt_hash_key((u_char *) "", 0), 0);
@@ -105,6 +107,16 @@ test_hash_functions(void **state)
     assert_int_equal(pt_hash_strlow(buf, buf, 3),
                      pt_hash_key((u_char *) "x-y", 3));
     assert_memory_equal(buf, "x-y", 3);
+
+    /* across the eight-octet words, with and without a partial one */
+    assert_int_equal(pt_hash_key_lc((u_char *) "Content-Type", 12),
+                     pt_hash_key((u_char *) "content-type", 12));
+    assert_int_equal(pt_hash_key_lc((u_char *) "X-FORWARDED", 8),
+                     pt_hash_key((u_char *) "x-forwar", 8));
+    assert_int_not_equal(pt_hash_key((u_char *) "content-type", 12),
+                         pt_hash_key((u_char *) "content-typf", 12));
+    assert_int_equal(pt_hash_strlow(buf, (u_char *) "ACCEPT-ENCODING", 15),
+                     pt_hash_key((u_char *) "accept-encoding", 15));
 }
 
 
