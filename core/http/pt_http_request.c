@@ -329,12 +329,15 @@ pt_http_wait_request_handler(pt_event_t *rev)
 
     c->log->action = "reading client request line";
 
-    /* from here the whole head must arrive within client_header_timeout */
+    /*
+     * From here the whole head must arrive within client_header_timeout:
+     * the keep-alive timer goes, and pt_http_read_request_header() arms
+     * the header's when the head is not all here (a head that came whole,
+     * the common case, never needs it).
+     */
     if (rev->timer_set) {
         pt_event_del_timer(rev);
     }
-
-    pt_event_add_timer(rev, cscf->client_header_timeout);
 
     c->data = pt_http_create_request(c);
     if (c->data == NULL) {

@@ -1047,6 +1047,32 @@ def test_slowloris(portico):
     assert others >= 3
 
 
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_client_header_timeout_second_head(portico, pipelined):
+    """On a kept-alive connection the next head, once begun, must be whole
+    within client_header_timeout too, whether its first part came on its
+    own or behind the previous request (the keep-alive timer, 60 s here,
+    does not apply to it)."""
+    server = portico.start(one_server("        client_header_timeout 1s;\n"
+                                      + KEEPALIVE))
+    c = Client(server.port)
+    try:
+        part = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
+        if pipelined:
+            c.send(get("/") + part)
+        else:
+            assert c.request(get("/")).body == b"ka\n"
+            c.send(part)
+        if pipelined:
+            assert c.response().body == b"ka\n"
+        t0 = time.monotonic()
+        data, took = c.wait_closed(timeout=6)
+        assert data == b""
+        assert 0.5 <= time.monotonic() - t0 <= 4
+    finally:
+        c.close()
+
+
 def test_client_header_timeout_idle_connection(portico):
     server = portico.start(one_server("        client_header_timeout 1s;\n"
                                       + KEEPALIVE))
