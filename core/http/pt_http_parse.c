@@ -1158,6 +1158,27 @@ pt_http_parse_content_length(const u_char *p, size_t len, off_t *out)
 
 
 /*
+ * A token of a header value against a lowercase literal of letters and
+ * "-", in any case: setting the 0x20 bit lowercases a letter and leaves
+ * "-" as it is; the only other octet it would turn into one of them is CR
+ * (into "-"), which a field value never holds.
+ */
+static pt_uint_t
+pt_http_token_eq(const u_char *p, const char *lc, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if ((p[i] | 0x20) != (u_char) lc[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
  * What a Connection header's value says, in one pass: PT_HTTP_CONN_* bits
  * for close, keep-alive and upgrade (any case), and PT_HTTP_CONN_OTHER when
  * it names anything else, which a proxy must then treat as hop-by-hop.
@@ -1189,17 +1210,13 @@ pt_http_connection_tokens(const u_char *p, size_t len)
             break;
         }
 
-        if (n == 5 && pt_strncasecmp(start, (u_char *) "close", 5) == 0) {
+        if (n == 5 && pt_http_token_eq(start, "close", 5)) {
             flags |= PT_HTTP_CONN_CLOSE;
 
-        } else if (n == 10
-                   && pt_strncasecmp(start, (u_char *) "keep-alive", 10) == 0)
-        {
+        } else if (n == 10 && pt_http_token_eq(start, "keep-alive", 10)) {
             flags |= PT_HTTP_CONN_KEEP_ALIVE;
 
-        } else if (n == 7
-                   && pt_strncasecmp(start, (u_char *) "upgrade", 7) == 0)
-        {
+        } else if (n == 7 && pt_http_token_eq(start, "upgrade", 7)) {
             flags |= PT_HTTP_CONN_UPGRADE;
 
         } else {
