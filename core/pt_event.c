@@ -353,10 +353,19 @@ pt_event_exit_process(pt_cycle_t *cycle)
 }
 
 
+/* The block cache's spares decay while the loop runs (pt_palloc.c). */
+static void
+pt_event_block_decay(pt_event_t *ev)
+{
+    pt_block_cache_decay();
+}
+
+
 void
 pt_process_events_and_timers(pt_cycle_t *cycle)
 {
-    pt_msec_t  timer;
+    pt_msec_t          timer;
+    static pt_event_t  decay;
 
     timer = pt_event_find_timer();
 
@@ -375,6 +384,13 @@ pt_process_events_and_timers(pt_cycle_t *cycle)
     pt_event_process_posted(cycle, &pt_posted_events);
 
     pt_event_accept_check(cycle);
+
+    if (!decay.timer_set && pt_block_cache_spares()) {
+        decay.handler = pt_event_block_decay;
+        decay.log = cycle->log;
+        decay.cancelable = 1;
+        pt_event_add_timer(&decay, PT_BLOCK_DECAY_MSEC);
+    }
 }
 
 

@@ -45,9 +45,15 @@
  * sizes are those of reading the configuration). A class owns a run of
  * PT_BLOCK_CACHE_DEPTH blocks, mapped for it alone when claimed and
  * touched only as used; its blocks are handed out first, and malloc serves
- * only when all of them are in use. Blocks from malloc are always freed:
- * kept in a cache they would pin the heap, so that the memory of a peak of
- * requests in flight could never be given back to the system.
+ * only when all of them are in use.
+ *
+ * Blocks from malloc that come back are kept as spares of their class, so
+ * that a load with more requests in flight than the run holds does not
+ * have malloc give the top of the heap back to the system and fault it in
+ * again many times a second. Spares decay: pt_block_cache_decay(), run
+ * every PT_BLOCK_DECAY_MSEC by the event loop while there are any, frees
+ * as many as were never needed since its last run, so a peak's memory goes
+ * back to malloc (and the heap shrinks) within two periods of its end.
  */
 #ifndef PT_BLOCK_CACHE_DEPTH
 #define PT_BLOCK_CACHE_DEPTH   16
@@ -55,13 +61,20 @@
 #define PT_BLOCK_CACHE_SIZES   4
 #define PT_BLOCK_CACHE_MAX     (64 * 1024)
 
+#define PT_BLOCK_SPARE_MAX     (8 * 1024 * 1024)  /* bytes a class keeps */
+
 typedef struct {
     size_t               size;      /* 0: unclaimed */
     void                *free;      /* linked through the first word */
     u_char              *start;     /* the class's own blocks */
     u_char              *next;      /* never used yet */
     u_char              *end;
+    void                *spare;     /* blocks from malloc, linked */
+    pt_uint_t            nspare;
+    pt_uint_t            low;       /* fewest spares since the last decay */
 } pt_block_cache_t;
+
+static pt_uint_t         pt_block_nspare;   /* over all classes */
 
 static pt_uint_t         pt_block_cache_on;
 static pt_block_cache_t  pt_block_cache[PT_BLOCK_CACHE_SIZES];
@@ -151,6 +164,19 @@ pt_block_alloc(size_t size, pt_log_t *log)
             return m;
         }
 
+        if (bc->spare) {
+            m = bc->spare;
+            bc->spare = *(void **) m;
+            bc->nspare--;
+            pt_block_nspare--;
+
+            if (bc->nspare < bc->low) {
+                bc->low = bc->nspare;
+            }
+
+            return m;
+        }
+
         break;
     }
 
@@ -188,7 +214,15 @@ pt_block_free(void *p, size_t size)
                 return;
             }
 
-            free(p);
+            if ((bc->nspare + 1) * size > PT_BLOCK_SPARE_MAX) {
+                free(p);
+                return;
+            }
+
+            *(void **) p = bc->spare;
+            bc->spare = p;
+            bc->nspare++;
+            pt_block_nspare++;
             return;
         }
 
@@ -202,6 +236,37 @@ pt_block_free(void *p, size_t size)
     }
 
     free(p);
+}
+
+
+/* Frees the spares no allocation needed since the last call. */
+void
+pt_block_cache_decay(void)
+{
+    void              *m;
+    pt_uint_t          i, n;
+    pt_block_cache_t  *bc;
+
+    for (i = 0; i < PT_BLOCK_CACHE_SIZES; i++) {
+        bc = &pt_block_cache[i];
+
+        for (n = bc->low; n && bc->spare; n--) {
+            m = bc->spare;
+            bc->spare = *(void **) m;
+            bc->nspare--;
+            pt_block_nspare--;
+            free(m);
+        }
+
+        bc->low = bc->nspare;
+    }
+}
+
+
+pt_uint_t
+pt_block_cache_spares(void)
+{
+    return pt_block_nspare;
 }
 
 

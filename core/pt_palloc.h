@@ -63,6 +63,16 @@ void pt_block_cache_enable(void);
 void *pt_block_alloc(size_t size, pt_log_t *log);
 void pt_block_free(void *p, size_t size);
 
+/*
+ * Blocks from malloc beyond a class's run are kept as spares when they come
+ * back; pt_block_cache_decay() frees those that no allocation needed since
+ * its last call. The event loop calls it every PT_BLOCK_DECAY_MSEC while
+ * pt_block_cache_spares() is not 0.
+ */
+#define PT_BLOCK_DECAY_MSEC  500
+void pt_block_cache_decay(void);
+pt_uint_t pt_block_cache_spares(void);
+
 pt_pool_t *pt_create_pool(size_t size, pt_log_t *log);
 void pt_destroy_pool(pt_pool_t *pool);
 void pt_reset_pool(pt_pool_t *pool);
@@ -115,7 +125,7 @@ pt_pcalloc(pt_pool_t *pool, size_t size)
 
     p = pt_palloc_inline(pool, size, 1);
     if (p) {
-        memset(p, 0, size);
+        pt_memzero(p, size);
     }
 
     return p;

@@ -558,6 +558,66 @@ test_block_cache_run(void **state)
 
 
 /*
+ * Blocks from malloc beyond a run come back as spares and are handed out
+ * again; each decay frees the spares nothing needed since the one before,
+ * so a peak's blocks are all freed by the second decay after it ends.
+ */
+static void
+test_block_cache_spares(void **state)
+{
+    u_char     *b[48];
+    pt_uint_t   i;
+
+    /* two decays without allocations leave no spare */
+    pt_block_cache_decay();
+    pt_block_cache_decay();
+    assert_int_equal(pt_block_cache_spares(), 0);
+
+    for (i = 0; i < 48; i++) {
+        b[i] = pt_block_alloc(4096, NULL);
+        assert_non_null(b[i]);
+        memset(b[i], (int) i, 4096);
+    }
+
+    for (i = 0; i < 48; i++) {
+        assert_int_equal(b[i][4095], (u_char) i);
+        pt_block_free(b[i], 4096);
+    }
+
+#ifndef TEST_PALLOC_ASAN
+    /* the 16 of the run, then 32 spares */
+    assert_int_equal(pt_block_cache_spares(), 32);
+
+    /* in use again: the run's 16, then 4 spares */
+    for (i = 0; i < 20; i++) {
+        b[i] = pt_block_alloc(4096, NULL);
+        assert_non_null(b[i]);
+    }
+
+    assert_int_equal(pt_block_cache_spares(), 28);
+
+    /* none was spare for the whole period: the decay only marks */
+    pt_block_cache_decay();
+    assert_int_equal(pt_block_cache_spares(), 28);
+
+    for (i = 0; i < 20; i++) {
+        pt_block_free(b[i], 4096);
+    }
+
+    assert_int_equal(pt_block_cache_spares(), 32);
+
+    /* the 28 stayed unused for a period, then the 4 */
+    pt_block_cache_decay();
+    assert_int_equal(pt_block_cache_spares(), 4);
+    pt_block_cache_decay();
+    assert_int_equal(pt_block_cache_spares(), 0);
+#else
+    assert_int_equal(pt_block_cache_spares(), 0);
+#endif
+}
+
+
+/*
  * Every block of a small pool (not only the first) comes from the small
  * runs, and they all return to them: the next pool of the size gets one.
  */
@@ -616,6 +676,7 @@ main(void)
         cmocka_unit_test(test_alloc_wrappers),
         cmocka_unit_test(test_block_cache),
         cmocka_unit_test(test_block_cache_run),
+        cmocka_unit_test(test_block_cache_spares),
         cmocka_unit_test(test_small_pool_blocks),
     };
 
