@@ -978,39 +978,6 @@ pt_http_proxy_build_uri(pt_http_request_t *r, pt_http_proxy_loc_conf_t *plcf,
 }
 
 
-static pt_uint_t
-pt_http_proxy_token_in(pt_table_elt_t *list, u_char *name, size_t len)
-{
-    u_char          *p, *last, *start;
-    pt_table_elt_t  *h;
-
-    for (h = list; h; h = h->next) {
-        p = h->value.data;
-        last = p + h->value.len;
-
-        while (p < last) {
-            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
-                p++;
-            }
-
-            if ((size_t) (p - start) == len
-                && pt_strncasecmp(start, name, len) == 0)
-            {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
-}
-
-
 /* A client header that never goes upstream as it is. */
 static pt_uint_t
 pt_http_proxy_skip_client_header(pt_http_request_t *r, pt_table_elt_t *h,
@@ -1033,7 +1000,7 @@ pt_http_proxy_skip_client_header(pt_http_request_t *r, pt_table_elt_t *h,
      * them before ours are added means a client cannot strip, say,
      * X-Forwarded-For by naming it there.
      */
-    if (pt_http_proxy_token_in(r->headers_in.connection, lc.data, lc.len)) {
+    if (pt_http_token_in(r->headers_in.connection, lc.data, lc.len)) {
         return 1;
     }
 
@@ -1258,7 +1225,7 @@ pt_http_proxy_create_request(pt_http_request_t *r)
         conn.value = values[i];
         conn.next = NULL;
 
-        u->close_sent = pt_http_proxy_token_in(h, (u_char *) "close", 5);
+        u->close_sent = pt_http_token_in(h, (u_char *) "close", 5);
     }
 
     k = 0;

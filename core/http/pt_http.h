@@ -67,6 +67,10 @@ pt_uint_t pt_http_hop_header(const u_char *lowcase, size_t len);
 #define PT_HTTP_CONN_OTHER              0x08    /* any other token */
 
 pt_uint_t pt_http_connection_tokens(const u_char *p, size_t len);
+size_t pt_http_list_next(const u_char **p, const u_char *last,
+    const u_char **start);
+pt_uint_t pt_http_token_in(pt_table_elt_t *list, const u_char *name,
+    size_t len);
 
 /* MIME type lists: pt_http.c */
 typedef struct {

@@ -1158,6 +1158,55 @@ pt_http_parse_content_length(const u_char *p, size_t len, off_t *out)
 
 
 /*
+ * The next element of a comma-separated field value in [*p, last), OWS and
+ * empty elements skipped: sets *start to it and moves *p past it; returns
+ * its length, 0 at the end.
+ */
+size_t
+pt_http_list_next(const u_char **p, const u_char *last, const u_char **start)
+{
+    const u_char  *q;
+
+    for (q = *p; q < last && (*q == ' ' || *q == '\t' || *q == ','); q++) {
+        /* void */
+    }
+
+    *start = q;
+
+    while (q < last && *q != ',' && *q != ' ' && *q != '\t') {
+        q++;
+    }
+
+    *p = q;
+
+    return q - *start;
+}
+
+
+/* Does any of the fields of list name the token name (any case)? */
+pt_uint_t
+pt_http_token_in(pt_table_elt_t *list, const u_char *name, size_t len)
+{
+    size_t           n;
+    const u_char    *p, *last, *start;
+    pt_table_elt_t  *h;
+
+    for (h = list; h; h = h->next) {
+        p = h->value.data;
+        last = p + h->value.len;
+
+        while ((n = pt_http_list_next(&p, last, &start)) != 0) {
+            if (n == len && pt_strncasecmp(start, name, len) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
  * A token of a header value against a lowercase literal of letters and
  * "-", in any case: setting the 0x20 bit lowercases a letter and leaves
  * "-" as it is; the only other octet it would turn into one of them is CR
@@ -1193,22 +1242,7 @@ pt_http_connection_tokens(const u_char *p, size_t len)
     flags = 0;
     last = p + len;
 
-    while (p < last) {
-        while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-            p++;
-        }
-
-        start = p;
-
-        while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
-            p++;
-        }
-
-        n = p - start;
-
-        if (n == 0) {
-            break;
-        }
+    while ((n = pt_http_list_next(&p, last, &start)) != 0) {
 
         if (n == 5 && pt_http_token_eq(start, "close", 5)) {
             flags |= PT_HTTP_CONN_CLOSE;

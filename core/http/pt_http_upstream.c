@@ -2375,9 +2375,7 @@ pt_http_upstream_intercept_errors(pt_http_request_t *r, pt_http_upstream_t *u)
 static pt_uint_t
 pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
 {
-    pt_uint_t        kind;
-    u_char          *p, *last, *start;
-    pt_table_elt_t  *conn;
+    pt_uint_t  kind;
 
     kind = pt_http_hop_header(h->lowcase_key, h->key.len);
 
@@ -2394,30 +2392,8 @@ pt_http_upstream_hop_by_hop(pt_table_elt_t *h, pt_http_upstream_t *u)
         return 0;
     }
 
-    for (conn = u->headers_in.connection; conn; conn = conn->next) {
-        p = conn->value.data;
-        last = p + conn->value.len;
-
-        while (p < last) {
-            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
-                p++;
-            }
-
-            if ((size_t) (p - start) == h->key.len
-                && pt_strncasecmp(start, h->lowcase_key, h->key.len) == 0)
-            {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
+    return pt_http_token_in(u->headers_in.connection, h->lowcase_key,
+                            h->key.len);
 }
 
 
