@@ -473,6 +473,41 @@ def test_every_framing_intact_through_small_buffers_and_the_file(
     assert got == size and digest == b.sent_sha256
 
 
+@pytest.mark.parametrize("buffering", ["on", "off"])
+@pytest.mark.parametrize("head_size", [300, 3000])
+def test_head_kept_while_the_body_follows(portico, backends, buffering,
+                                          head_size):
+    """
+    The response's header fields stay where the head was read while the
+    body is read after it (in the rest of the buffer, or in a new one when
+    the head took more than half of proxy_buffer_size): a long field the
+    client gets after megabytes of body is still whole, and so is the
+    body.
+    """
+    size = 4 << 20
+    value = (b"0123456789abcdef" * (head_size // 16 + 1))[:head_size]
+    b = new_backend(backends, big_backend(size, headers=b"X-Long: %s\r\n"
+                                          % value, block=7919))
+    log = SPOOL / "up.log"
+    srv = start(portico, loc(b, "proxy_buffer_size 4k; proxy_buffers 4 4k; "
+                                "proxy_busy_buffers_size 8k; "
+                                "proxy_buffering %s;" % buffering),
+                extra='log_format up "[$upstream_http_x_long]"; '
+                      'access_log %s up;' % log)
+    s = small_client(srv.port)
+    s.sendall(get("/big"))
+    head, rest = read_head(s)
+    assert b"X-Long: %s\r\n" % value in head
+    digest, got = read_length_body(s, head, rest)
+    s.close()
+    wait_for(lambda: b.finished, 30, what="the backend to finish")
+    assert got == size and digest == b.sent_sha256
+    # the field as the log reads it at the end, after all the body
+    wait_for(lambda: log.exists() and log.read_bytes().endswith(b"]\n"), 10,
+             what="the access log line")
+    assert log.read_bytes() == b"[%s]\n" % value
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked"])
 def test_response_cut_short_gives_what_was_read_then_ends(portico, backends,
                                                           framing):
