@@ -419,7 +419,10 @@ def test_two_workers_with_a_zone_honour_the_same_cookie(portico, backends):
         assert resp.header("X-Backend") == "b"
         assert resp.header("Set-Cookie") is None
 
+    # a request is logged once its response has gone: the last may lag
     log = srv.tmp / "pids.log"
+    wait_for(lambda: len(log.read_text().split()) >= n, 10,
+             what="%d lines in the access log" % n)
     lines = log.read_text().split()
     assert len(lines) == n
     assert len(set(lines)) == 2, "one worker served all: %r" % set(lines)
