@@ -950,6 +950,16 @@ def test_backend_preconditions_are_its_own(portico, backends):
     assert resp.status == 200 and resp.body == b"updated"
 
 
+def sent_digest(b, timeout=30):
+    """
+    The SHA-256 of what a big backend sent, once it has finished: the
+    client can read the last byte before the backend's last send returns.
+    """
+    wait_for(lambda: getattr(b, "sent_sha256", None) is not None, timeout,
+             what="the backend to finish sending")
+    return b.sent_sha256
+
+
 def big_handler(size, block_size=1 << 20):
     """A handler that sends size bytes (Content-Length) made of blocks."""
     def handler(backend, req):
@@ -1028,7 +1038,7 @@ def test_100_mib_response_with_bounded_memory(portico, backends):
     head, digest, got = read_body(c, chunk=256 << 10, until=sample)
     c.close()
     assert got == size
-    assert digest == b.sent_sha256
+    assert digest == sent_digest(b)
     assert b.last().line == b"GET /big HTTP/1.1"
     # one buffer per request, whatever the body's size
     assert peak[0] - base < 32 * 1024, (base, peak[0])
@@ -1056,7 +1066,7 @@ def test_slow_client_fast_backend(portico, backends):
             wait_for(lambda: b.finished, 10, what="the backend to finish")
 
     head, digest, got = read_body(c, chunk=8 << 10, until=slowly)
-    assert got == size and digest == b.sent_sha256
+    assert got == size and digest == sent_digest(b)
     c.close()
 
 
@@ -1645,7 +1655,7 @@ def test_100_mib_response_buffered_byte_exact(portico, backends):
     head, digest, got = read_body(c, chunk=1 << 20)
     c.close()
     assert got == size
-    assert digest == b.sent_sha256
+    assert digest == sent_digest(b)
 
 
 def test_100_mib_request_body_streamed(portico, backends):

@@ -38,7 +38,7 @@ from conftest import (Client, IncompleteResponse, connect, get,
                       parse_response, recv_until_close, run_portico,
                       unread_bytes, wait_for)
 from test_proxy import (Backend, chunked, free_dead_port, http, response,
-                        rss_kib, start, worker_pids)
+                        rss_kib, sent_digest, start, worker_pids)
 from test_proxy import backends  # noqa: F401 (the fixture)
 
 
@@ -274,7 +274,7 @@ def test_slow_client_gets_the_body_from_a_temp_file_and_the_backend_is_free(
 
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
     # the file went with the request
     wait_for(lambda: not deleted_files_under(pids, temp), 5,
              what="the temp file to be closed")
@@ -305,7 +305,7 @@ def test_kept_alive_backend_connection_serves_others_meanwhile(
 
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 def test_max_temp_file_size_0_holds_the_backend_back(portico, backends):
@@ -324,7 +324,7 @@ def test_max_temp_file_size_0_holds_the_backend_back(portico, backends):
 
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
     assert b.finished
 
 
@@ -354,7 +354,7 @@ def test_max_temp_file_size_caps_the_file(portico, backends):
 
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 def test_temp_file_that_cannot_be_made_holds_the_backend_back(portico,
@@ -383,7 +383,7 @@ def test_temp_file_that_cannot_be_made_holds_the_backend_back(portico,
     s.close()
     os.chmod(SPOOL, 0o755)
     os.chmod(temp, 0o700)
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 TMPFS_SIZE = 64 * 1024
@@ -432,7 +432,7 @@ def test_full_temp_disk_holds_the_backend_back(full_spool, portico,
     assert b.finished is None and sent < SIZE
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
     assert len(enospc.findall(srv.error_log())) == 1
 
     def space_back():
@@ -470,7 +470,7 @@ def test_every_framing_intact_through_small_buffers_and_the_file(
         assert b"Transfer-Encoding: chunked\r\n" in head
         digest, got = ChunkedReader(s, rest).read()
     s.close()
-    assert got == size and digest == b.sent_sha256
+    assert got == size and digest == sent_digest(b)
 
 
 @pytest.mark.parametrize("buffering", ["on", "off"])
@@ -501,7 +501,7 @@ def test_head_kept_while_the_body_follows(portico, backends, buffering,
     digest, got = read_length_body(s, head, rest)
     s.close()
     wait_for(lambda: b.finished, 30, what="the backend to finish")
-    assert got == size and digest == b.sent_sha256
+    assert got == size and digest == sent_digest(b)
     # the field as the log reads it at the end, after all the body
     wait_for(lambda: log.exists() and log.read_bytes().endswith(b"]\n"), 10,
              what="the access log line")
@@ -538,7 +538,7 @@ def test_response_cut_short_gives_what_was_read_then_ends(portico, backends,
         closed = True
         digest, got = reader.h.hexdigest(), reader.size
     s.close()
-    assert closed and got == cut and digest == b.sent_sha256
+    assert closed and got == cut and digest == sent_digest(b)
 
 
 def test_fast_client_streams_with_buffering_on(portico, backends):
@@ -612,7 +612,7 @@ def test_temp_path_with_levels(portico, backends):
                     files[0]), files
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 # ---------------------------------------------------------------------------
@@ -653,7 +653,7 @@ def test_buffering_off_streams_200_mib_with_bounded_memory(portico, backends):
                 time.sleep(0.005)
     s.close()
     c.close()
-    assert got == size and h.hexdigest() == b.sent_sha256
+    assert got == size and h.hexdigest() == sent_digest(b)
     # one proxy_buffer_size buffer: far below 16 MiB, whatever the size
     assert peak - base < 16 * 1024, (base, peak)
 
@@ -673,7 +673,7 @@ def test_x_accel_buffering_no_streams(portico, backends):
     assert not deleted_files_under(worker_pids(srv), temp)
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 def test_x_accel_buffering_yes_buffers_with_buffering_off(portico, backends):
@@ -686,7 +686,7 @@ def test_x_accel_buffering_yes_buffers_with_buffering_off(portico, backends):
     wait_for(lambda: b.finished, 30, what="the backend to finish")
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 def test_ignore_headers_x_accel_buffering(portico, backends):
@@ -701,7 +701,7 @@ def test_ignore_headers_x_accel_buffering(portico, backends):
     wait_for(lambda: b.finished, 30, what="the backend to finish")
     digest, got = read_length_body(s, head, rest)
     s.close()
-    assert got == SIZE and digest == b.sent_sha256
+    assert got == SIZE and digest == sent_digest(b)
 
 
 # ---------------------------------------------------------------------------
