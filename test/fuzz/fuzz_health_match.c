@@ -17,7 +17,7 @@
  */
 #include "../../modules/pt_http_upstream_health_module.c"
 
-#include <ftw.h>
+#include "fuzz_cycle.h"
 
 
 #define FUZZ_HC_MAX_SIZE        (PT_HTTP_UPSTREAM_HC_HEAD_SIZE + 4096)
@@ -67,102 +67,16 @@ typedef struct {
 } fuzz_verdict_t;
 
 
-static char                               fuzz_dir[64];
-static pt_log_t                          *fuzz_log;
 static pt_http_upstream_hc_main_conf_t   *fuzz_hmcf;
-
-
-static int
-fuzz_remove_all(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void) remove(path);
-
-    return 0;
-}
-
-
-static void
-fuzz_at_exit(void)
-{
-    (void) nftw(fuzz_dir, fuzz_remove_all, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    int          fd;
-    char         prefix[80], conf[128];
-    pt_cycle_t  *init, *cycle;
+    pt_cycle_t  *cycle;
 
-    pt_time_init();
-
-    fuzz_log = pt_log_init();
-    if (fuzz_log == NULL || pt_os_init(fuzz_log) != PT_OK
-        || pt_preinit_modules() != PT_OK)
-    {
-        abort();
-    }
-
-    pt_test_config = 1;
-    pt_quiet_mode = 1;
-
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/pt-fuzz-health-XXXXXX");
-
-    if (mkdtemp(fuzz_dir) == NULL) {
-        abort();
-    }
-
-    atexit(fuzz_at_exit);
-
-    snprintf(conf, sizeof(conf), "%s/portico.conf", fuzz_dir);
-
-    fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd == -1
-        || pt_write_fd(fd, (u_char *) fuzz_conf_text,
-                       sizeof(fuzz_conf_text) - 1)
-           != sizeof(fuzz_conf_text) - 1)
-    {
-        abort();
-    }
-
-    (void) close(fd);
-
-    /* kept for the whole run: the cycle points into them */
-    init = calloc(1, sizeof(pt_cycle_t));
-    if (init == NULL) {
-        abort();
-    }
-
-    init->log = fuzz_log;
-    init->pool = pt_create_pool(1024, fuzz_log);
-    if (init->pool == NULL) {
-        abort();
-    }
-
-    pt_cycle = init;
-
-    snprintf(prefix, sizeof(prefix), "%s/", fuzz_dir);
-
-    init->prefix.len = strlen(prefix);
-    init->prefix.data = (u_char *) strdup(prefix);
-    init->conf_prefix = init->prefix;
-    init->conf_file.len = strlen(conf);
-    init->conf_file.data = (u_char *) strdup(conf);
-    pt_str_set(&init->conf_param, "error_log stderr;");
-
-    if (init->prefix.data == NULL || init->conf_file.data == NULL) {
-        abort();
-    }
-
-    cycle = pt_init_cycle(init);
-    if (cycle == NULL) {
-        fprintf(stderr, "fuzz_health_match: the configuration failed\n");
-        abort();
-    }
-
-    pt_cycle = cycle;
+    cycle = fuzz_cycle_from_conf("health", fuzz_conf_text,
+                                 sizeof(fuzz_conf_text) - 1);
 
     fuzz_hmcf = pt_http_cycle_get_module_main_conf(cycle,
                                              pt_http_upstream_health_module);

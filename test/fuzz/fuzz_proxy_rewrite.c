@@ -19,7 +19,7 @@
  */
 #include "../../modules/pt_http_proxy_module.c"
 
-#include <ftw.h>
+#include "fuzz_cycle.h"
 
 
 #define FUZZ_REWRITE_MAX_SIZE   4096
@@ -92,106 +92,19 @@ static const char  *fuzz_text_paths[][2] = {
 static const char  *fuzz_fields[] = { "Location", "Refresh", "Set-Cookie" };
 
 
-static char                fuzz_dir[64];
-static pt_log_t           *fuzz_log;
 static pt_cycle_t         *fuzz_cycle;
 static pt_http_conf_ctx_t *fuzz_servers[2];
-
-
-static int
-fuzz_remove_all(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void) remove(path);
-
-    return 0;
-}
-
-
-static void
-fuzz_at_exit(void)
-{
-    (void) nftw(fuzz_dir, fuzz_remove_all, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    int                         fd;
-    char                        prefix[80], conf[128];
     pt_uint_t                   i;
-    pt_cycle_t                 *init;
     pt_http_core_srv_conf_t   **cscfp;
     pt_http_core_main_conf_t   *cmcf;
 
-    pt_time_init();
-
-    fuzz_log = pt_log_init();
-    if (fuzz_log == NULL || pt_os_init(fuzz_log) != PT_OK
-        || pt_preinit_modules() != PT_OK)
-    {
-        abort();
-    }
-
-    pt_test_config = 1;
-    pt_quiet_mode = 1;
-
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/pt-fuzz-rewrite-XXXXXX");
-
-    if (mkdtemp(fuzz_dir) == NULL) {
-        abort();
-    }
-
-    atexit(fuzz_at_exit);
-
-    snprintf(conf, sizeof(conf), "%s/portico.conf", fuzz_dir);
-
-    fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd == -1
-        || pt_write_fd(fd, (u_char *) fuzz_conf_text,
-                       sizeof(fuzz_conf_text) - 1)
-           != sizeof(fuzz_conf_text) - 1)
-    {
-        abort();
-    }
-
-    (void) close(fd);
-
-    /* kept for the whole run: the cycle points into them */
-    init = calloc(1, sizeof(pt_cycle_t));
-    if (init == NULL) {
-        abort();
-    }
-
-    init->log = fuzz_log;
-    init->pool = pt_create_pool(1024, fuzz_log);
-    if (init->pool == NULL) {
-        abort();
-    }
-
-    pt_cycle = init;
-
-    snprintf(prefix, sizeof(prefix), "%s/", fuzz_dir);
-
-    init->prefix.len = strlen(prefix);
-    init->prefix.data = (u_char *) strdup(prefix);
-    init->conf_prefix = init->prefix;
-    init->conf_file.len = strlen(conf);
-    init->conf_file.data = (u_char *) strdup(conf);
-    pt_str_set(&init->conf_param, "error_log stderr;");
-
-    if (init->prefix.data == NULL || init->conf_file.data == NULL) {
-        abort();
-    }
-
-    fuzz_cycle = pt_init_cycle(init);
-    if (fuzz_cycle == NULL) {
-        fprintf(stderr, "fuzz_proxy_rewrite: the configuration failed\n");
-        abort();
-    }
-
-    pt_cycle = fuzz_cycle;
+    fuzz_cycle = fuzz_cycle_from_conf("rewrite", fuzz_conf_text,
+                                      sizeof(fuzz_conf_text) - 1);
 
     cmcf = pt_http_cycle_get_module_main_conf(fuzz_cycle, pt_http_core_module);
     if (cmcf == NULL || cmcf->servers.nelts != 2) {
