@@ -11,15 +11,14 @@
 #include "pt_http.h"
 
 #include <dlfcn.h>
-#include <ftw.h>
+
+#include "fuzz_setup.h"
 
 
 #define FUZZ_CONF_MAX_SIZE  (64 * 1024)
 
 
-static char        fuzz_dir[64];        /* the prefix: private, in /tmp */
 static char        fuzz_conf[128];      /* fuzz_dir/portico.conf */
-static pt_log_t   *fuzz_log;
 
 
 /*
@@ -112,23 +111,6 @@ static void
 fuzz_cleanup(void)
 {
     (void) nftw(fuzz_dir, fuzz_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-
-static int
-fuzz_remove_all(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void) remove(path);
-
-    return 0;
-}
-
-
-static void
-fuzz_at_exit(void)
-{
-    (void) nftw(fuzz_dir, fuzz_remove_all, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 
@@ -300,25 +282,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         *argv = args;
     }
 
-    pt_time_init();
-
-    fuzz_log = pt_log_init();
-    if (fuzz_log == NULL || pt_os_init(fuzz_log) != PT_OK
-        || pt_preinit_modules() != PT_OK)
-    {
-        abort();
-    }
-
-    pt_test_config = 1;
-    pt_quiet_mode = 1;
-
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/pt-fuzz-conf-XXXXXX");
-
-    if (mkdtemp(fuzz_dir) == NULL) {
-        abort();
-    }
-
-    atexit(fuzz_at_exit);
+    fuzz_setup("conf");
 
     snprintf(fuzz_conf, sizeof(fuzz_conf), "%s/inc", fuzz_dir);
 

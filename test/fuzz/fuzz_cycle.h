@@ -1,34 +1,13 @@
 /*
  * For fuzz targets that need a configured cycle: fuzz_cycle_from_conf()
- * writes a configuration into a temp dir of their own (removed at exit)
- * and reads it the way "portico -t" does; it aborts if anything fails.
+ * sets up (fuzz_setup.h), writes a configuration into the target's temp
+ * dir and reads it the way "portico -t" does; it aborts if anything fails.
  * Included by the target after the sources it tests.
  */
 #ifndef FUZZ_CYCLE_H
 #define FUZZ_CYCLE_H
 
-#include <ftw.h>
-
-
-static char       fuzz_dir[64];
-static pt_log_t  *fuzz_log;
-
-
-static int
-fuzz_remove_all(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void) remove(path);
-
-    return 0;
-}
-
-
-static void
-fuzz_at_exit(void)
-{
-    (void) nftw(fuzz_dir, fuzz_remove_all, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "fuzz_setup.h"
 
 
 /* name: the target's, for the temp dir and the message on failure */
@@ -39,25 +18,7 @@ fuzz_cycle_from_conf(const char *name, const char *text, size_t len)
     char         prefix[80], conf[128];
     pt_cycle_t  *init, *cycle;
 
-    pt_time_init();
-
-    fuzz_log = pt_log_init();
-    if (fuzz_log == NULL || pt_os_init(fuzz_log) != PT_OK
-        || pt_preinit_modules() != PT_OK)
-    {
-        abort();
-    }
-
-    pt_test_config = 1;
-    pt_quiet_mode = 1;
-
-    snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/pt-fuzz-%s-XXXXXX", name);
-
-    if (mkdtemp(fuzz_dir) == NULL) {
-        abort();
-    }
-
-    atexit(fuzz_at_exit);
+    fuzz_setup(name);
 
     snprintf(conf, sizeof(conf), "%s/portico.conf", fuzz_dir);
 

@@ -497,27 +497,43 @@ test_block_cache(void **state)
 
 
 /*
+ * n blocks of a size in use at once, each written over, then all freed:
+ * the peak a class meets under load.
+ */
+static void
+peak(size_t size, pt_uint_t n)
+{
+    u_char     *b[64];
+    pt_uint_t   i;
+
+    assert_true(n <= pt_nelems(b));
+
+    for (i = 0; i < n; i++) {
+        b[i] = pt_block_alloc(size, NULL);
+        assert_non_null(b[i]);
+        memset(b[i], (int) i, size);
+    }
+
+    for (i = 0; i < n; i++) {
+        assert_int_equal(b[i][size - 1], (u_char) i);
+        pt_block_free(b[i], size);
+    }
+}
+
+
+/*
  * A class's blocks come from its own run of 16 (8192 was claimed above):
- * whatever is in flight beyond them comes from malloc and goes back to it,
- * so once all are freed, the next 16 are the run's again and the 17th is
- * malloc's.
+ * whatever is in flight beyond them comes from malloc (and is kept as a
+ * spare once freed), so once all are freed, the next 16 are the run's
+ * again and the 17th is not of the run.
  */
 static void
 test_block_cache_run(void **state)
 {
-    u_char     *b[40], *lo, *hi;
+    u_char     *b[17], *lo, *hi;
     pt_uint_t   i, k, n;
 
-    for (i = 0; i < 40; i++) {
-        b[i] = pt_block_alloc(8192, NULL);
-        assert_non_null(b[i]);
-        memset(b[i], (int) i, 8192);
-    }
-
-    for (i = 0; i < 40; i++) {
-        assert_int_equal(b[i][8191], (u_char) i);
-        pt_block_free(b[i], 8192);
-    }
+    peak(8192, 40);
 
     for (i = 0; i < 17; i++) {
         b[i] = pt_block_alloc(8192, NULL);
@@ -565,24 +581,17 @@ test_block_cache_run(void **state)
 static void
 test_block_cache_spares(void **state)
 {
-    u_char     *b[48];
+#ifndef TEST_PALLOC_ASAN
+    u_char     *b[20];
     pt_uint_t   i;
+#endif
 
     /* two decays without allocations leave no spare */
     pt_block_cache_decay();
     pt_block_cache_decay();
     assert_int_equal(pt_block_cache_spares(), 0);
 
-    for (i = 0; i < 48; i++) {
-        b[i] = pt_block_alloc(4096, NULL);
-        assert_non_null(b[i]);
-        memset(b[i], (int) i, 4096);
-    }
-
-    for (i = 0; i < 48; i++) {
-        assert_int_equal(b[i][4095], (u_char) i);
-        pt_block_free(b[i], 4096);
-    }
+    peak(4096, 48);
 
 #ifndef TEST_PALLOC_ASAN
     /* the 16 of the run, then 32 spares */
