@@ -4,7 +4,8 @@
  * the session ticket keys it generates are then shared by every worker,
  * so a ticket from one worker resumes on another). The server side of
  * resumption lives here too: a session cache in a shared zone, ticket
- * keys read from files, and the stapled OCSP response.
+ * keys read from files or kept in that zone, and the stapled OCSP
+ * response.
  */
 #include "pt_core.h"
 #include "pt_ssl.h"
@@ -27,6 +28,9 @@ static int pt_ssl_verify_callback(int ok, X509_STORE_CTX *x509_store);
 static int pt_ssl_certificate_status(SSL *ssl_conn, void *data);
 static int pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
     unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc);
+static pt_int_t pt_ssl_ticket_keys_create(pt_conf_t *cf, pt_ssl_t *ssl);
+static pt_int_t pt_ssl_ticket_key_find(pt_ssl_t *ssl, u_char *name);
+static pt_int_t pt_ssl_ticket_keys_sync(pt_ssl_t *ssl, pt_log_t *log);
 static pt_int_t pt_ssl_session_id_context(pt_conf_t *cf, pt_ssl_t *ssl,
     pt_str_t *sess_ctx);
 static int pt_ssl_new_session(SSL *ssl_conn, SSL_SESSION *sess);
@@ -570,28 +574,21 @@ pt_ssl_session_ticket_key(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file)
         return PT_ERROR;
     }
 
-    if (ssl->ticket_keys == NULL) {
-        ssl->ticket_keys = pt_array_create(cf->pool, 2,
-                                           sizeof(pt_ssl_ticket_key_t));
-        if (ssl->ticket_keys == NULL) {
-            return PT_ERROR;
-        }
-
-        if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl->ctx,
-                                                 pt_ssl_ticket_key_callback)
-            != 1)
-        {
-            pt_ssl_conf_error(cf, "cannot use session ticket keys");
-            return PT_ERROR;
-        }
+    if (ssl->ticket_keys == NULL
+        && pt_ssl_ticket_keys_create(cf, ssl) != PT_OK)
+    {
+        OPENSSL_cleanse(buf.data, buf.len);
+        return PT_ERROR;
     }
 
     key = pt_array_push(ssl->ticket_keys);
     if (key == NULL) {
+        OPENSSL_cleanse(buf.data, buf.len);
         return PT_ERROR;
     }
 
     key->size = buf.len;
+    key->expire = 0;
     pt_memcpy(key->name, buf.data, 16);
 
     if (buf.len == 48) {
@@ -609,6 +606,47 @@ pt_ssl_session_ticket_key(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file)
 }
 
 
+/* ticket keys of our own, instead of the ones OpenSSL made */
+static pt_int_t
+pt_ssl_ticket_keys_create(pt_conf_t *cf, pt_ssl_t *ssl)
+{
+    ssl->ticket_keys = pt_array_create(cf->pool, 2,
+                                       sizeof(pt_ssl_ticket_key_t));
+    if (ssl->ticket_keys == NULL) {
+        return PT_ERROR;
+    }
+
+    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ssl->ctx,
+                                             pt_ssl_ticket_key_callback)
+        != 1)
+    {
+        pt_ssl_conf_error(cf, "cannot use session ticket keys");
+        return PT_ERROR;
+    }
+
+    return PT_OK;
+}
+
+
+/* the index of the key named name, or PT_DECLINED */
+static pt_int_t
+pt_ssl_ticket_key_find(pt_ssl_t *ssl, u_char *name)
+{
+    pt_uint_t             i;
+    pt_ssl_ticket_key_t  *key;
+
+    key = ssl->ticket_keys->elts;
+
+    for (i = 0; i < ssl->ticket_keys->nelts; i++) {
+        if (pt_memcmp(name, key[i].name, 16) == 0) {
+            return (pt_int_t) i;
+        }
+    }
+
+    return PT_DECLINED;
+}
+
+
 /*
  * enc 1: a new ticket, under the first key. enc 0: the key named by the
  * ticket; 2 asks OpenSSL to issue a new ticket under the first key.
@@ -617,7 +655,8 @@ static int
 pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
     unsigned char *iv, EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
 {
-    size_t                i;
+    pt_int_t              i;
+    pt_uint_t             fresh;
     pt_ssl_t             *ssl;
     OSSL_PARAM            params[3];
     pt_connection_t      *c;
@@ -634,17 +673,33 @@ pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
 
     key = ssl->ticket_keys->elts;
 
+    /*
+     * Generated keys: the zone is read when this process's copy is from
+     * an earlier second, for a new ticket (its key must live until the
+     * ticket expires, and may be due to change) or for a key another
+     * worker made since.
+     */
+    fresh = !ssl->ticket_keys_shared
+            || key[0].expire
+               >= pt_time() + SSL_CTX_get_timeout(ssl->ctx);
+
     if (enc == 1) {
+        if (!fresh && pt_ssl_ticket_keys_sync(ssl, c->log) != PT_OK) {
+            return -1;
+        }
+
         i = 0;
 
     } else {
-        for (i = 0; i < ssl->ticket_keys->nelts; i++) {
-            if (pt_memcmp(name, key[i].name, 16) == 0) {
-                break;
-            }
+        i = pt_ssl_ticket_key_find(ssl, name);
+
+        if (i == PT_DECLINED && !fresh
+            && pt_ssl_ticket_keys_sync(ssl, c->log) == PT_OK)
+        {
+            i = pt_ssl_ticket_key_find(ssl, name);
         }
 
-        if (i == ssl->ticket_keys->nelts) {
+        if (i == PT_DECLINED) {
             return 0;   /* unknown key: a full handshake */
         }
     }
@@ -818,6 +873,19 @@ pt_ssl_session_cache(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *sess_ctx,
         SSL_CTX_sess_set_new_cb(ssl->ctx, pt_ssl_new_session);
         SSL_CTX_sess_set_get_cb(ssl->ctx, pt_ssl_get_cached_session);
         SSL_CTX_sess_set_remove_cb(ssl->ctx, pt_ssl_remove_session);
+
+        if (tickets && ssl->ticket_keys == NULL) {
+            /* no key files: the keys of the zone, made when first needed */
+            if (pt_ssl_ticket_keys_create(cf, ssl) != PT_OK
+                || pt_array_push_n(ssl->ticket_keys, 2) == NULL)
+            {
+                return PT_ERROR;
+            }
+
+            pt_memzero(ssl->ticket_keys->elts,
+                       2 * sizeof(pt_ssl_ticket_key_t));
+            ssl->ticket_keys_shared = 1;
+        }
     }
 
     return PT_OK;
@@ -834,6 +902,8 @@ typedef struct {
     pt_rbtree_t           tree;         /* by a hash of the session id */
     pt_rbtree_node_t      sentinel;
     pt_queue_t            queue;        /* newest first */
+    pt_ssl_ticket_key_t   ticket_keys[2];   /* generated: see
+                                               pt_ssl_ticket_keys_sync() */
 } pt_ssl_session_cache_t;
 
 typedef struct {
@@ -902,6 +972,8 @@ pt_ssl_session_cache_create(pt_slab_pool_t *sp)
         return NULL;
     }
 
+    pt_memzero(cache->ticket_keys, sizeof(cache->ticket_keys));
+
     pt_rbtree_init(&cache->tree, &cache->sentinel,
                    pt_ssl_session_rbtree_insert);
     pt_queue_init(&cache->queue);
@@ -969,6 +1041,73 @@ pt_ssl_session_cache_lock(pt_shm_zone_t *zone, pt_log_t *log)
     }
 
     return cache;
+}
+
+
+/*
+ * Ticket keys made for a shared cache live in its zone, so that every
+ * worker uses them and a reload keeps them. The first encrypts new
+ * tickets and lives until the last of them expires; the second is the one
+ * before it, kept to decrypt (and replace) the tickets made under it.
+ * When the second is over, the first takes its place and a new key comes
+ * first: keys change every session timeout while tickets are made.
+ * Each process works from a copy, which this brings up to date.
+ */
+static pt_int_t
+pt_ssl_ticket_keys_sync(pt_ssl_t *ssl, pt_log_t *log)
+{
+    time_t                   now, expire;
+    u_char                   buf[80];
+    pt_slab_pool_t          *sp;
+    pt_ssl_ticket_key_t     *key;
+    pt_ssl_session_cache_t  *cache;
+
+    now = pt_time();
+    expire = now + SSL_CTX_get_timeout(ssl->ctx);
+    sp = (pt_slab_pool_t *) ssl->session_cache->addr;
+
+    cache = pt_ssl_session_cache_lock(ssl->session_cache, log);
+    if (cache == NULL) {
+        return PT_ERROR;
+    }
+
+    key = cache->ticket_keys;
+
+    if (key[1].expire < now) {
+        if (RAND_bytes(buf, sizeof(buf)) != 1) {
+            pt_shmtx_unlock(&sp->mutex);
+            pt_ssl_error(PT_LOG_ALERT, log, 0,
+                         "cannot make a session ticket key");
+            return PT_ERROR;
+        }
+
+        key[1] = key[0];
+
+        key[0].size = sizeof(buf);
+        key[0].expire = expire;
+        pt_memcpy(key[0].name, buf, 16);
+        pt_memcpy(key[0].hmac_key, buf + 16, 32);
+        pt_memcpy(key[0].aes_key, buf + 48, 32);
+        OPENSSL_cleanse(buf, sizeof(buf));
+
+        if (key[1].expire < now) {
+            key[1] = key[0];    /* the first key made, or all were over */
+        }
+
+        pt_log_error(PT_LOG_INFO, log, 0,
+                     "new session ticket key in SSL session cache \"%.*s\"",
+                     PT_STR_ARG(ssl->session_cache->name));
+    }
+
+    if (key[0].expire < expire) {
+        key[0].expire = expire;
+    }
+
+    pt_memcpy(ssl->ticket_keys->elts, key, 2 * sizeof(pt_ssl_ticket_key_t));
+
+    pt_shmtx_unlock(&sp->mutex);
+
+    return PT_OK;
 }
 
 

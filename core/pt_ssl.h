@@ -6,8 +6,8 @@
  * server, a handshake driven by the event loop, and recv/send/send_chain
  * functions that replace the plain ones, so nothing above the connection
  * knows whether it is encrypted. Also the server-side session machinery:
- * a session cache shared by the workers, ticket keys from files, and a
- * stapled OCSP response.
+ * a session cache shared by the workers, ticket keys from files or from
+ * the cache's zone, and a stapled OCSP response.
  */
 
 #include <openssl/ssl.h>
@@ -18,6 +18,8 @@ typedef struct {
     u_char            hmac_key[32];
     u_char            aes_key[32];
     size_t            size;         /* of the file: 48 (AES-128), 80 (256) */
+    time_t            expire;       /* generated keys: needed until then;
+                                       0: from a file, for good */
 } pt_ssl_ticket_key_t;
 
 typedef struct {
@@ -25,6 +27,8 @@ typedef struct {
     pt_log_t         *log;
     pt_array_t       *ticket_keys;  /* of pt_ssl_ticket_key_t; NULL: the
                                        keys OpenSSL made for the context */
+    unsigned          ticket_keys_shared:1; /* ticket_keys: this process's
+                                       copy of the two in session_cache */
     pt_str_t          staple;       /* a DER OCSP response, or empty */
     pt_shm_zone_t    *session_cache;    /* the shared cache, or NULL */
 } pt_ssl_t;
@@ -82,7 +86,9 @@ pt_int_t pt_ssl_session_ticket_key(pt_conf_t *cf, pt_ssl_t *ssl,
  * Session resumption: builtin is a size or PT_SSL_SCACHE_*, zone a shared
  * cache (or NULL); also fixes the session id context from sess_ctx, the
  * certificates and the client CAs, so that a session resumes only where
- * it was made. Call it after the certificates are in.
+ * it was made. Call it after the certificates and the ticket key files
+ * are in: with tickets, a zone and no key files, the ticket keys live in
+ * the zone and a new one takes over every timeout.
  */
 pt_int_t pt_ssl_session_cache(pt_conf_t *cf, pt_ssl_t *ssl,
     pt_str_t *sess_ctx, pt_int_t builtin, pt_shm_zone_t *zone,

@@ -808,7 +808,10 @@ def test_ticket_key_files(portico, pki, tmp_path, size):
 
 
 def test_generated_ticket_keys_change_with_a_reload(portico, pki):
-    """Without key files the master's keys serve until the next reload."""
+    """
+    Without key files or a shared cache the master's keys serve until the
+    next reload.
+    """
     server = start(portico, pki, http(server_block(body="$pid")),
                    process=WORKERS)
     ctx = client_ctx(pki, ssl.TLSVersion.TLSv1_2)
@@ -816,6 +819,86 @@ def test_generated_ticket_keys_change_with_a_reload(portico, pki):
     first = fetch(server.port, ctx)
     reload_and_wait(server)
     assert not fetch(server.port, ctx, session=first.session).reused
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2,
+                                     ssl.TLSVersion.TLSv1_3])
+def test_generated_ticket_keys_of_a_shared_cache_survive_a_reload(
+        portico, pki, version):
+    """With a shared cache the keys live in its zone, which a reload keeps."""
+    server = start(portico, pki, http(server_block(body="$pid", extra=(
+        "        ssl_session_cache shared:KEYS:1m;\n"))), process=WORKERS)
+    ctx = client_ctx(pki, version)
+
+    first = fetch(server.port, ctx)
+    assert first.session.has_ticket
+    reload_and_wait(server)
+
+    again = fetch(server.port, ctx, session=first.session)
+    assert again.body != first.body
+    assert again.reused
+
+
+def ticket_key_name(port, path, sess_in=None):
+    """
+    A TLS 1.2 connection by "openssl s_client", its session saved to path:
+    whether it resumed, and the name of the key its ticket is under (the
+    ticket's first 16 bytes). Python's ssl module shows no ticket.
+    """
+    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+            "-servername", "localhost", "-tls1_2", "-sess_out", str(path)]
+    if sess_in:
+        argv += ["-sess_in", str(sess_in)]
+    out = subprocess.run(argv, input=b"", capture_output=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    reused = b"\nReused," in out.stdout
+
+    text = subprocess.run(
+        ["openssl", "sess_id", "-in", str(path), "-noout", "-text"],
+        capture_output=True, timeout=10, check=True).stdout.decode()
+    m = re.search(r"TLS session ticket:\n((?:\s+[0-9a-f]{4} - .*\n)+)", text)
+    assert m, text
+    octets = re.findall(r"(?<=[ -])([0-9a-f]{2})(?=[ -])", m.group(1))
+    return reused, "".join(octets[:16])
+
+
+def test_generated_ticket_keys_of_a_shared_cache_rotate(portico, pki,
+                                                         tmp_path):
+    """
+    A new key every ssl_session_timeout, in both workers; a ticket under
+    the key before resumes and is replaced by one under the new key.
+    """
+    server = start(portico, pki, http(server_block(extra=(
+        "        ssl_session_timeout 2s;\n"
+        "        ssl_session_cache shared:ROT:1m;\n"))), process=WORKERS)
+    old, new = tmp_path / "old.pem", tmp_path / "new.pem"
+
+    reused, first = ticket_key_name(server.port, old)
+    assert not reused
+    start_time = time.monotonic()
+
+    # the same key for a while: not one per connection or per worker
+    names = {ticket_key_name(server.port, new)[1] for _ in range(6)}
+
+    def rotated():
+        reused, name = ticket_key_name(server.port, new)
+        if name == first:
+            old.write_bytes(new.read_bytes())
+            return None
+        return name
+
+    second = wait_for(rotated, timeout=10, what="a new ticket key")
+    took = time.monotonic() - start_time
+    assert names == {first}
+    assert took > 1, took
+
+    # the newest ticket under the old key: resumed, and a new ticket
+    reused, name = ticket_key_name(server.port, new, sess_in=old)
+    assert reused
+    assert name == second
+
+    server.wait_log(r'\[info\] .*new session ticket key in SSL session '
+                    r'cache "ROT"')
 
 
 # ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 /*
  * Unit tests for the shared TLS session cache of core/pt_ssl.c: store,
  * find and remove through OpenSSL's callbacks, expiry, the oldest
- * sessions making room in a full zone, sessions too large to keep, and a
+ * sessions making room in a full zone, sessions too large to keep, a
  * fresh start after a process died holding the zone's lock (which the
- * integration tests cannot provoke).
+ * integration tests cannot provoke), and the ticket keys kept in the zone
+ * as the clock moves on.
  */
 #include "../../core/pt_ssl.c"
 
@@ -278,6 +279,100 @@ test_dead_lock_holder_empties_the_cache(void **state)
 }
 
 
+/* Sets the cached clock to when. */
+static void
+set_time(time_t when)
+{
+    ((pt_time_t *) pt_cached_time)->sec = when;
+}
+
+
+/* The ticket keys of one process: a copy of the zone's two. */
+typedef struct {
+    pt_ssl_t              ssl;
+    pt_array_t            keys;
+    pt_ssl_ticket_key_t   key[2];
+} ticket_copy_t;
+
+
+static void
+ticket_copy_init(cache_test_t *t, ticket_copy_t *p)
+{
+    pt_memzero(p, sizeof(ticket_copy_t));
+    p->ssl = t->ssl;
+    p->keys.elts = p->key;
+    p->keys.nelts = 2;
+    p->keys.size = sizeof(pt_ssl_ticket_key_t);
+    p->keys.nalloc = 2;
+    p->ssl.ticket_keys = &p->keys;
+    p->ssl.ticket_keys_shared = 1;
+}
+
+
+static void
+test_ticket_keys_rotate_in_the_zone(void **state)
+{
+    cache_test_t   *t = *state;
+    time_t          start;
+    u_char          a[16], b[16];
+    ticket_copy_t   w0, w1;
+
+    SSL_CTX_set_timeout(t->ssl.ctx, 10);
+    ticket_copy_init(t, &w0);
+    ticket_copy_init(t, &w1);
+    start = pt_time();
+
+    /* the first key: made once, in the zone, for every process */
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w1.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key[0].name, w1.key[0].name, 16);
+    assert_memory_equal(w0.key[0].name, w0.key[1].name, 16);
+    assert_int_equal(w0.key[0].size, 80);
+    assert_int_equal(w0.key[0].expire, start + 10);
+    pt_memcpy(a, w0.key[0].name, 16);
+
+    /* used later: the same key, needed for longer */
+    set_time(start + 5);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key[0].name, a, 16);
+    assert_int_equal(w0.key[0].expire, start + 15);
+
+    /* a timeout after it was made: a new key first, the old one second */
+    set_time(start + 11);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w1.ssl, &t->log), PT_OK);
+    assert_memory_not_equal(w1.key[0].name, a, 16);
+    assert_memory_equal(w1.key[1].name, a, 16);
+    assert_int_equal(w1.key[0].expire, start + 21);
+    assert_int_equal(w1.key[1].expire, start + 15);
+    pt_memcpy(b, w1.key[0].name, 16);
+
+    /* the other process follows */
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key, w1.key, sizeof(w0.key));
+
+    /* the old key kept until its last ticket expires, not longer */
+    set_time(start + 15);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key[0].name, b, 16);
+    assert_memory_equal(w0.key[1].name, a, 16);
+
+    set_time(start + 16);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key[1].name, b, 16);
+    assert_memory_not_equal(w0.key[0].name, b, 16);
+    assert_memory_not_equal(w0.key[0].name, a, 16);
+
+    /* after a long pause nothing is left to decrypt: one new key */
+    set_time(start + 100);
+    assert_int_equal(pt_ssl_ticket_keys_sync(&w0.ssl, &t->log), PT_OK);
+    assert_memory_equal(w0.key[0].name, w0.key[1].name, 16);
+    assert_memory_not_equal(w0.key[0].name, b, 16);
+    assert_int_equal(w0.key[0].expire, start + 110);
+
+    set_time(start);
+}
+
+
 int
 main(void)
 {
@@ -292,6 +387,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_dead_lock_holder_empties_the_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_ticket_keys_rotate_in_the_zone, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
