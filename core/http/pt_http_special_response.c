@@ -74,13 +74,15 @@ pt_http_send_error_page(pt_http_request_t *r, pt_http_err_page_t *err)
         r->err_status = overwrite;
     }
 
-    uri = err->uri;
+    if (pt_http_complex_value(r, &err->uri, &uri) != PT_OK) {
+        return PT_ERROR;
+    }
 
-    if (uri.data[0] == '@') {
+    if (uri.len && uri.data[0] == '@') {
         return pt_http_named_location(r, &uri);
     }
 
-    if (uri.data[0] == '/') {
+    if (uri.len && uri.data[0] == '/') {
         pt_str_null(&args);
 
         q = pt_strlchr(uri.data, uri.data + uri.len, '?');
