@@ -1824,8 +1824,7 @@ pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         code = pt_atoi(value[i].data, value[i].len);
 
         if (code == PT_ERROR || code == PT_HTTP_CLIENT_CLOSED_REQUEST) {
-            pt_conf_error(cf, "invalid value \"%.*s\"",
-                          PT_STR_ARG(value[i]));
+            pt_conf_error(cf, "invalid value \"%.*s\"", PT_STR_ARG(value[i]));
             return PT_CONF_ERROR;
         }
 
