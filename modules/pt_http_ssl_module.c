@@ -1090,8 +1090,10 @@ pt_http_ssl_conf_command(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
 /*
  * A client certificate is checked once the request head is in (as nginx
- * does): a client that sent none, or one that failed, gets a 400 instead
- * of a failed handshake, and the session is not resumed again.
+ * does): a client whose certificate failed (495) or that sent none (496)
+ * is answered by the server's error_page for the code, or with a 400 page,
+ * instead of a failed handshake, and the session is not resumed again.
+ * The verdict is the one $ssl_client_verify reports: FAILED:reason, NONE.
  */
 static pt_int_t
 pt_http_ssl_verify_handler(pt_http_request_t *r)
@@ -1125,7 +1127,7 @@ pt_http_ssl_verify_handler(pt_http_request_t *r)
                      rc, X509_verify_cert_error_string(rc));
 
         pt_ssl_remove_cached_session(c);
-        return PT_HTTP_BAD_REQUEST;
+        return PT_HTTPS_CERT_ERROR;
     }
 
     if (sscf->verify == PT_HTTP_SSL_VERIFY_ON
@@ -1135,7 +1137,7 @@ pt_http_ssl_verify_handler(pt_http_request_t *r)
                      "client sent no required SSL certificate");
 
         pt_ssl_remove_cached_session(c);
-        return PT_HTTP_BAD_REQUEST;
+        return PT_HTTPS_NO_CERT;
     }
 
     return PT_DECLINED;

@@ -1757,16 +1757,23 @@ pt_http_core_internal(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
-/* error_page CODE ... [=[RESPONSE]] URI|@name */
+/*
+ * error_page CODE ... [=[RESPONSE]] URI|@name|URL, the target may hold
+ * variables. As in nginx, any code from 300 to 599 but 499 (a client that
+ * went away has nobody to show a page to) may be named, 495, 496 and 497
+ * included; those three are answered with 400 unless "=" says otherwise.
+ */
 static char *
 pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
     pt_http_core_loc_conf_t  *clcf = conf;
 
-    pt_int_t             code, overwrite;
-    pt_str_t            *value, *uri;
-    pt_uint_t            i, n;
-    pt_http_err_page_t  *err;
+    pt_int_t                          code, overwrite;
+    pt_str_t                         *value;
+    pt_uint_t                         i, n;
+    pt_http_err_page_t               *err;
+    pt_http_complex_value_t           cv;
+    pt_http_compile_complex_value_t   ccv;
 
     if (clcf->error_pages == NULL || clcf->error_pages == PT_CONF_UNSET_PTR) {
         clcf->error_pages = pt_array_create(cf->pool, 4,
@@ -1804,12 +1811,24 @@ pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         return PT_CONF_ERROR;
     }
 
-    uri = &value[cf->args->nelts - 1];
+    pt_memzero(&ccv, sizeof(pt_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[cf->args->nelts - 1];
+    ccv.complex_value = &cv;
+
+    if (pt_http_compile_complex_value(&ccv) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
 
     for (i = 1; i <= n; i++) {
         code = pt_atoi(value[i].data, value[i].len);
 
-        if (code == PT_ERROR || code < 300 || code > 599) {
+        if (code == PT_ERROR || code == PT_HTTP_CLIENT_CLOSED_REQUEST) {
+            pt_conf_error(cf, "invalid value \"%.*s\"", PT_STR_ARG(value[i]));
+            return PT_CONF_ERROR;
+        }
+
+        if (code < 300 || code > 599) {
             pt_conf_error(cf, "value \"%.*s\" must be between 300 and 599",
                           PT_STR_ARG(value[i]));
             return PT_CONF_ERROR;
@@ -1822,7 +1841,15 @@ pt_http_core_error_page(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
         err->status = code;
         err->overwrite = overwrite;
-        err->uri = *uri;
+        err->uri = cv;
+
+        if (overwrite == -1
+            && (code == PT_HTTPS_CERT_ERROR || code == PT_HTTPS_NO_CERT
+                || code == PT_HTTP_TO_HTTPS))
+        {
+            /* internal codes: the client is told what the page says */
+            err->overwrite = PT_HTTP_BAD_REQUEST;
+        }
     }
 
     return PT_CONF_OK;

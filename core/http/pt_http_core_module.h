@@ -149,8 +149,8 @@ typedef struct {
 
 typedef struct {
     pt_int_t                  status;
-    pt_int_t                  overwrite;    /* =CODE, -1: keep */
-    pt_str_t                  uri;
+    pt_int_t                  overwrite;    /* =CODE, 0: "=", -1: keep */
+    pt_http_complex_value_t   uri;          /* URI, @name or URL */
 } pt_http_err_page_t;
 
 typedef struct pt_http_core_loc_conf_s  pt_http_core_loc_conf_t;

@@ -1100,14 +1100,6 @@ pt_http_process_request_header(pt_http_request_t *r)
 {
     pt_str_t  *te, host;
 
-    if (r->http_connection->plain_http) {
-        pt_log_error(PT_LOG_INFO, r->connection->log, 0,
-                     "client sent plain HTTP request to HTTPS port");
-        r->keepalive = 0;
-        pt_http_finalize_request(r, PT_HTTP_BAD_REQUEST);
-        return PT_ERROR;
-    }
-
     if (r->headers_in.host == NULL && r->http_version > PT_HTTP_VERSION_10
         && r->host_start == NULL)
     {
@@ -1183,6 +1175,17 @@ pt_http_process_request(pt_http_request_t *r)
     c->read->handler = pt_http_request_handler;
     c->write->handler = pt_http_request_handler_write;
     r->read_event_handler = pt_http_block_reading;
+
+    if (r->http_connection->plain_http) {
+        /*
+         * A whole, valid request, answered in plain text: 497 lets the
+         * server's error_page send the client to https (nginx's way).
+         */
+        pt_log_error(PT_LOG_INFO, c->log, 0,
+                     "client sent plain HTTP request to HTTPS port");
+        pt_http_finalize_request(r, PT_HTTP_TO_HTTPS);
+        return;
+    }
 
     pt_http_handler(r);
 }

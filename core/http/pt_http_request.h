@@ -71,6 +71,13 @@
 #define PT_HTTP_REQUEST_HEADER_TOO_LARGE  431
 /* internal: close the connection without a response */
 #define PT_HTTP_CLOSE                     444
+/*
+ * internal, as in nginx: what error_page can name for a failed client
+ * certificate check and for plain HTTP on a TLS port; the client is told 400
+ */
+#define PT_HTTPS_CERT_ERROR               495
+#define PT_HTTPS_NO_CERT                  496
+#define PT_HTTP_TO_HTTPS                  497
 #define PT_HTTP_CLIENT_CLOSED_REQUEST     499
 #define PT_HTTP_INTERNAL_SERVER_ERROR     500
 #define PT_HTTP_NOT_IMPLEMENTED           501

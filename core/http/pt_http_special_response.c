@@ -29,9 +29,32 @@ pt_http_closes_connection(pt_int_t error)
     case PT_HTTP_NOT_IMPLEMENTED:
     case PT_HTTP_VERSION_NOT_SUPPORTED:
     case PT_HTTP_INTERNAL_SERVER_ERROR:
+    case PT_HTTPS_CERT_ERROR:
+    case PT_HTTPS_NO_CERT:
+    case PT_HTTP_TO_HTTPS:
         return 1;
     default:
         return 0;
+    }
+}
+
+
+/*
+ * What the page of a TLS code says under its "400 Bad Request": the codes
+ * exist for error_page only, a client is told 400 (as nginx does).
+ */
+static const char *
+pt_http_tls_error_text(pt_int_t error)
+{
+    switch (error) {
+    case PT_HTTPS_CERT_ERROR:
+        return "The SSL certificate error";
+    case PT_HTTPS_NO_CERT:
+        return "No required SSL certificate was sent";
+    case PT_HTTP_TO_HTTPS:
+        return "The plain HTTP request was sent to HTTPS port";
+    default:
+        return NULL;
     }
 }
 
@@ -51,13 +74,15 @@ pt_http_send_error_page(pt_http_request_t *r, pt_http_err_page_t *err)
         r->err_status = overwrite;
     }
 
-    uri = err->uri;
+    if (pt_http_complex_value(r, &err->uri, &uri) != PT_OK) {
+        return PT_ERROR;
+    }
 
-    if (uri.data[0] == '@') {
+    if (uri.len && uri.data[0] == '@') {
         return pt_http_named_location(r, &uri);
     }
 
-    if (uri.data[0] == '/') {
+    if (uri.len && uri.data[0] == '/') {
         pt_str_null(&args);
 
         q = pt_strlchr(uri.data, uri.data + uri.len, '?');
@@ -116,7 +141,7 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
     pt_int_t                   rc;
     pt_buf_t                  *b;
     pt_chain_t                 out;
-    const char                *text, *tail;
+    const char                *text, *tail, *detail;
     pt_http_core_loc_conf_t   *clcf;
 
     clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
@@ -153,6 +178,13 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 
     (void) pt_http_discard_request_body(r);
 
+    detail = pt_http_tls_error_text(error);
+
+    if (detail) {
+        error = PT_HTTP_BAD_REQUEST;
+        r->err_status = error;
+    }
+
     r->headers_out.status = error;
 
     /* the request's own headers stay out of an error page */
@@ -179,10 +211,19 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
     tail = clcf->server_tokens == PT_HTTP_SERVER_TOKENS_ON
            ? pt_http_error_full_tail : pt_http_error_tail;
 
-    len = 2 * (text ? strlen(text) : 3)
-          + sizeof("<html>\r\n<head><title></title></head>\r\n<body>\r\n"
-                   "<center><h1></h1></center>\r\n") - 1
-          + strlen(tail);
+    if (detail) {
+        /* the title tells the reason, the heading the status */
+        len = 2 * strlen(detail) + sizeof("400 ") - 1 + strlen(text)
+              + sizeof("<html>\r\n<head><title></title></head>\r\n"
+                       "<body>\r\n<center><h1></h1></center>\r\n"
+                       "<center></center>\r\n") - 1
+              + strlen(tail);
+    } else {
+        len = 2 * (text ? strlen(text) : 3)
+              + sizeof("<html>\r\n<head><title></title></head>\r\n"
+                       "<body>\r\n<center><h1></h1></center>\r\n") - 1
+              + strlen(tail);
+    }
 
     b = pt_create_temp_buf(r->pool, len + 1);
     if (b == NULL) {
@@ -191,7 +232,14 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 
     p = b->last;
 
-    if (text == NULL) {
+    if (detail) {
+        n = snprintf((char *) p, len + 1,
+                     "<html>\r\n<head><title>400 %s</title></head>\r\n"
+                     "<body>\r\n<center><h1>%s</h1></center>\r\n"
+                     "<center>%s</center>\r\n%s",
+                     detail, text, detail, tail);
+
+    } else if (text == NULL) {
         n = snprintf((char *) p, len + 1,
                      "<html>\r\n<head><title>%03d</title></head>\r\n"
                      "<body>\r\n<center><h1>%03d</h1></center>\r\n%s",

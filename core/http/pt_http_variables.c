@@ -910,7 +910,10 @@ static pt_int_t
 pt_http_variable_scheme(pt_http_request_t *r, pt_http_variable_value_t *v,
     uintptr_t data)
 {
-    if (r->http_connection && r->http_connection->ssl) {
+    /* plain HTTP that came to a TLS port is "http", as in nginx */
+    if (r->http_connection && r->http_connection->ssl
+        && !r->http_connection->plain_http)
+    {
         return pt_http_variable_value(v, (u_char *) "https", 5);
     }
 

@@ -162,6 +162,24 @@ def expect_error(tmp_path, body, message, needle=None, occurrence=1,
     pytest.param(srv("        server_name a/b;"), "server_name",
                  'server name "a/b" has suspicious symbols',
                  id="server_name-slash"),
+    # error_page: 300 to 599 but 499 (495, 496, 497 are fine)
+    pytest.param(srv("        error_page 495 496 497 /x;\n"
+                     "        error_page 499 /x;"), "error_page 499",
+                 'invalid value "499"', id="error_page-499"),
+    pytest.param(srv("        error_page 404 600 /x;"), "error_page",
+                 'value "600" must be between 300 and 599',
+                 id="error_page-600"),
+    pytest.param(srv("        error_page 299 /x;"), "error_page",
+                 'value "299" must be between 300 and 599',
+                 id="error_page-299"),
+    pytest.param(srv("        error_page 4o4 /x;"), "error_page",
+                 'invalid value "4o4"', id="error_page-not-a-number"),
+    pytest.param(srv("        error_page 497 =abc https://$host;"),
+                 "error_page", 'invalid value "=abc"',
+                 id="error_page-bad-overwrite"),
+    pytest.param(srv("        error_page =301 /x;"), "error_page",
+                 'no status code in "error_page"',
+                 id="error_page-no-code"),
 ])
 def test_directive_errors(tmp_path, body, needle, message):
     expect_error(tmp_path, body, message, needle)

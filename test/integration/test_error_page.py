@@ -189,6 +189,23 @@ def test_redirect_to_url(portico, portico_version):
     c.close()
 
 
+def test_targets_with_variables(portico):
+    """The URI, URL or name of error_page may hold variables."""
+    server = portico.start(one_server(PAGES + """
+        error_page 404 /nf?from=$uri&$args;
+        error_page 403 =301 https://$host/login$request_uri;
+"""))
+    c = Client(server.port)
+    resp = c.request(get("/missing/a?orig=1"))
+    check_page(resp, 404, b"nf page GET /nf from=/missing/a&orig=1\n")
+
+    resp = c.request(get("/forbidden/b?x=%41", host="example.test"))
+    assert resp.status == 301
+    assert resp.header("Location") == \
+        "https://example.test/login/forbidden/b?x=%41"
+    c.close()
+
+
 def test_unknown_named_location_is_500(portico, portico_version):
     server = portico.start(one_server(PAGES + """
         error_page 404 @nowhere;

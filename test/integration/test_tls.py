@@ -95,15 +95,17 @@ class CA:
                 self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256()))
 
-    def issue(self, cn, kind="ec", client=False, names=None):
+    def issue(self, cn, kind="ec", client=False, names=None, expired=False):
         key = _key(kind)
         now = datetime.datetime.utcnow()
+        # an expired one was good for the month that ended yesterday
+        start, end = (-31, -1) if expired else (-1, 30)
         b = (x509.CertificateBuilder()
              .subject_name(_name(cn)).issuer_name(self.name)
              .public_key(key.public_key())
              .serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(days=1))
-             .not_valid_after(now + datetime.timedelta(days=30))
+             .not_valid_before(now + datetime.timedelta(days=start))
+             .not_valid_after(now + datetime.timedelta(days=end))
              .add_extension(x509.AuthorityKeyIdentifier.
                             from_issuer_public_key(self.key.public_key()),
                             critical=False))
@@ -167,9 +169,11 @@ class Pki:
         self.write("client-ca.pem", _pem_cert(self.client_ca.cert))
         self.other_ca = CA("Some Other CA")
 
-        for name, ca in (("alice", self.client_ca), ("bob", self.client_ca),
-                         ("mallory", self.other_ca)):
-            cert, key = ca.issue(name, client=True)
+        for name, ca, expired in (("alice", self.client_ca, False),
+                                  ("bob", self.client_ca, False),
+                                  ("mallory", self.other_ca, False),
+                                  ("carol", self.client_ca, True)):
+            cert, key = ca.issue(name, client=True, expired=expired)
             self.certs[name] = cert
             self.write(name + ".pem", _pem_cert(cert) + _pem_key(key))
 
@@ -530,19 +534,32 @@ def test_alpn(portico, pki):
     assert (f.alpn, f.status, f.body) == (None, 200, b"[]")
 
 
-def test_plain_http_on_a_tls_port(portico, pki):
-    server = start(portico, pki, http(server_block()))
+def test_plain_http_on_a_tls_port(portico, pki, portico_version):
+    """
+    The request is read and answered in plain text with the page of 497,
+    a 400 (as nginx), and the connection ends.
+    """
+    server = start(portico, pki, http(server_block(), extra=STATUS_LOG))
 
     c = Client(server.port)
     t0 = time.monotonic()
-    resp = c.request(get("/"))
+    resp = c.request(get("/p?a=1"))
     rest, took = c.wait_closed(timeout=2)
     c.close()
 
-    assert resp.status == 400
-    assert b"400 Bad Request" in resp.body
+    check_refusal(resp, TO_HTTPS, portico_version)
+    assert rest == b""
     assert time.monotonic() - t0 < 1.5
     server.wait_log(r"client sent plain HTTP request to HTTPS port")
+    assert status_log(server, 1) == ["400 - http /p?a=1"]
+
+    # a request that is not valid HTTP is a plain 400
+    c = Client(server.port)
+    resp = c.request(get("/", host=None))
+    c.wait_closed(timeout=2)
+    c.close()
+    assert resp.status == 400
+    assert b"<title>400 Bad Request</title>" in resp.body
 
 
 def test_handshake_timeout(portico, pki):
@@ -908,10 +925,11 @@ VERIFY_BODY = ("$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn|"
                "$ssl_client_serial|$ssl_client_fingerprint")
 
 
-def mtls_server(portico, pki, verify, extra=""):
+def mtls_server(portico, pki, verify, extra="", http_extra=""):
     return start(portico, pki, http(server_block(body=VERIFY_BODY, extra=(
         "        ssl_client_certificate {client_ca_pem};\n"
-        "        ssl_verify_client %s;\n%s" % (verify, extra)))))
+        "        ssl_verify_client %s;\n%s" % (verify, extra))),
+        extra=http_extra))
 
 
 def with_cert(pki, name, version=None):
@@ -1028,6 +1046,260 @@ def test_client_certificate_per_server(portico, pki):
     assert fetch(server.port, ctx, sni="b.test").body.startswith(
         b"SUCCESS|CN=alice")
     assert fetch(server.port, client_ctx(pki), sni="b.test").status == 400
+
+
+# ---------------------------------------------------------------------------
+# a failed client certificate (495, 496) and plain HTTP (497)
+
+CERT_ERROR = "The SSL certificate error"
+NO_CERT = "No required SSL certificate was sent"
+TO_HTTPS = "The plain HTTP request was sent to HTTPS port"
+
+STATUS_LOG = ("    log_format st '$status $ssl_client_verify $scheme "
+              "$request_uri';\n"
+              "    access_log {tmp}/status.log st;\n")
+
+
+def status_log(server, count):
+    """The first count lines of the access log, once they are there."""
+    path = server.tmp / "status.log"
+
+    def lines():
+        try:
+            got = path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        return got if len(got) >= count else None
+
+    return wait_for(lines, what="%d access log lines" % count)
+
+
+def tls_error_page(reason, version):
+    """The page of 495, 496 and 497: a 400 that says why (nginx's texts)."""
+    return ("<html>\r\n<head><title>400 %s</title></head>\r\n<body>\r\n"
+            "<center><h1>400 Bad Request</h1></center>\r\n"
+            "<center>%s</center>\r\n<hr><center>%s</center>\r\n"
+            "</body>\r\n</html>\r\n" % (reason, reason, version)).encode()
+
+
+def check_refusal(resp, reason, version):
+    assert (resp.status, resp.reason) == (400, "Bad Request"), resp
+    assert resp.header("Content-Type") == "text/html"
+    assert resp.header("Connection") == "close"
+    body = tls_error_page(reason, version)
+    assert resp.body == body
+    assert resp.header("Content-Length") == str(len(body))
+
+
+def ask(port, ctx, path="/p?a=1"):
+    """
+    A keep-alive request on a new TLS connection; the server must close
+    the connection after its answer. Returns the response.
+    """
+    c = TLSClient(port, ctx)
+    try:
+        resp = c.request(get(path))
+        rest, took = c.wait_closed()
+        assert rest == b""
+        return resp
+    finally:
+        c.close()
+
+
+UNTRUSTED = (r"FAILED:unable to (get local issuer certificate|verify the "
+             r"first certificate)")
+
+
+def test_client_certificate_failure_pages(portico, pki, portico_version):
+    server = mtls_server(portico, pki, "on", http_extra=STATUS_LOG)
+
+    check_refusal(ask(server.port, client_ctx(pki)), NO_CERT,
+                  portico_version)
+    server.wait_log(r"client sent no required SSL certificate")
+
+    check_refusal(ask(server.port, with_cert(pki, "mallory")), CERT_ERROR,
+                  portico_version)
+
+    check_refusal(ask(server.port, with_cert(pki, "carol")), CERT_ERROR,
+                  portico_version)
+    server.wait_log(r"client SSL certificate verify error: "
+                    r"\(10:certificate has expired\)")
+
+    # HEAD: the same head, no body
+    c = TLSClient(server.port, client_ctx(pki))
+    resp = c.request(get("/", method=b"HEAD"), head=True)
+    c.wait_closed()
+    c.close()
+    assert (resp.status, resp.body) == (400, b"")
+    assert resp.header("Content-Length") == str(
+        len(tls_error_page(NO_CERT, portico_version)))
+
+    f = fetch(server.port, with_cert(pki, "alice"))
+    assert f.body.startswith(b"SUCCESS|CN=alice")
+
+    # $status is what the client got, $ssl_client_verify the verdict
+    log = status_log(server, 5)
+    assert log[0] == "400 NONE https /p?a=1"
+    assert re.fullmatch(r"400 %s https /p\?a=1" % UNTRUSTED, log[1]), log
+    assert log[2] == "400 FAILED:certificate has expired https /p?a=1"
+    assert log[3] == "400 NONE https /"
+    assert log[4] == "200 SUCCESS https /"
+
+
+HELP_PAGES = """
+        location = /cert-help {
+            return 200 "help $ssl_client_verify $uri $request_uri\\n";
+        }
+        location @help {
+            return 200 "named $ssl_client_verify $uri $request_uri\\n";
+        }
+"""
+
+
+@pytest.mark.parametrize("pages, nocert, bad", [
+    # "=": the status of the page's own response
+    ("error_page 495 496 = @help;",
+     (200, "named NONE /p /p?a=1"),
+     (200, "named %s /p /p\\?a=1" % UNTRUSTED)),
+    ("error_page 495 = /cert-help;\n"
+     "        error_page 496 =403 /cert-help;",
+     (403, "help NONE /cert-help /p?a=1"),
+     (200, "help %s /cert-help /p\\?a=1" % UNTRUSTED)),
+    # no "=": the client is told 400, as without a page
+    ("error_page 495 496 /cert-help;",
+     (400, "help NONE /cert-help /p?a=1"),
+     (400, "help %s /cert-help /p\\?a=1" % UNTRUSTED)),
+], ids=["equals-named", "equals-uri-and-code", "no-equals"])
+def test_client_certificate_error_page(portico, pki, pages, nocert, bad):
+    server = mtls_server(portico, pki, "on", extra=(
+        "        %s\n%s" % (pages, HELP_PAGES)))
+
+    resp = ask(server.port, client_ctx(pki))
+    assert (resp.status, resp.body.decode()) == (nocert[0], nocert[1] + "\n")
+    assert resp.header("Connection") == "close"
+
+    resp = ask(server.port, with_cert(pki, "mallory"))
+    assert resp.status == bad[0]
+    assert re.fullmatch(bad[1] + "\n", resp.body.decode()), resp.body
+    assert resp.header("Connection") == "close"
+
+    f = fetch(server.port, with_cert(pki, "alice"), path="/p?a=1")
+    assert f.status == 200
+    assert f.body.startswith(b"SUCCESS|CN=alice")
+
+
+def test_client_certificate_error_page_redirect(portico, pki,
+                                                portico_version):
+    server = mtls_server(portico, pki, "on", extra=(
+        "        error_page 496 https://login.test$request_uri;\n"
+        "        error_page 495 =307 https://login.test/bad;\n"))
+
+    resp = ask(server.port, client_ctx(pki))
+    assert resp.status == 302
+    assert resp.header("Location") == "https://login.test/p?a=1"
+    assert b"<title>302 Moved Temporarily</title>" in resp.body
+    assert resp.header("Connection") == "close"
+
+    resp = ask(server.port, with_cert(pki, "carol"))
+    assert resp.status == 307
+    assert resp.header("Location") == "https://login.test/bad"
+
+
+def test_client_certificate_error_page_in_a_location(portico, pki,
+                                                     portico_version):
+    """
+    The certificate is judged before a location is chosen (as in nginx):
+    the server's error_page counts, a location's does not.
+    """
+    server = start(portico, pki, http(
+        "    server {\n"
+        "        listen 127.0.0.1:{port} ssl;\n"
+        "        server_name localhost;\n"
+        "        ssl_certificate {rsa_crt};\n"
+        "        ssl_certificate_key {rsa_key};\n"
+        "        ssl_client_certificate {client_ca_pem};\n"
+        "        ssl_verify_client on;\n"
+        "        location / {\n"
+        "            error_page 496 = /cert-help;\n"
+        "            return 200 ok;\n"
+        "        }\n"
+        "%s"
+        "    }\n" % HELP_PAGES))
+
+    check_refusal(ask(server.port, client_ctx(pki)), NO_CERT,
+                  portico_version)
+
+
+@pytest.mark.parametrize("verify", ["optional", "optional_no_ca"])
+def test_client_certificate_optional_with_error_pages(portico, pki, verify):
+    """Requests the check lets through never see the error pages."""
+    server = mtls_server(portico, pki, verify, extra=(
+        "        error_page 495 496 = @help;\n" + HELP_PAGES))
+
+    f = fetch(server.port, client_ctx(pki))
+    assert (f.status, f.body) == (200, b"NONE||||")
+
+    f = fetch(server.port, with_cert(pki, "alice"))
+    assert f.body.startswith(b"SUCCESS|CN=alice")
+
+    f = fetch(server.port, with_cert(pki, "mallory"))
+    if verify == "optional":
+        assert f.status == 200
+        assert re.fullmatch(r"named %s / /\n" % UNTRUSTED, f.body.decode())
+    else:
+        assert f.status == 200
+        assert re.match(rb"^FAILED:unable to [^|]*\|CN=mallory,", f.body)
+
+
+@pytest.mark.parametrize("page, status, location", [
+    ("error_page 497 https://$host:$server_port$request_uri;", 302,
+     "https://localhost:{port}/p?a=1"),
+    ("error_page 497 =301 https://$host$request_uri;", 301,
+     "https://localhost/p?a=1"),
+    ("error_page 497 =308 https://$host:$server_port$uri;", 308,
+     "https://localhost:{port}/p"),
+], ids=["302", "301", "308"])
+def test_plain_http_redirected_to_https(portico, pki, portico_version, page,
+                                        status, location):
+    server = start(portico, pki, http(server_block(
+        extra="        %s\n" % page), extra=STATUS_LOG))
+    location = location.replace("{port}", str(server.port))
+
+    c = Client(server.port)
+    resp = c.request(get("/p?a=1"))
+    rest, took = c.wait_closed(timeout=2)
+    c.close()
+
+    assert resp.status == status
+    assert resp.header("Location") == location
+    assert resp.header("Connection") == "close"
+    assert resp.header("Content-Type") == "text/html"
+    assert b"<center><h1>%d " % status in resp.body
+    assert rest == b""
+
+    # where the client is sent, TLS serves
+    f = fetch(server.port, client_ctx(pki), path="/p?a=1")
+    assert f.status == 200
+
+    assert status_log(server, 2) == ["%d - http /p?a=1" % status,
+                                     "200 NONE https /p?a=1"]
+
+
+def test_plain_http_error_page_uri(portico, pki):
+    """An error_page URI for 497 is served in plain text."""
+    server = start(portico, pki, http(server_block(extra=(
+        "        error_page 497 = /use-https;\n"
+        "        location = /use-https {\n"
+        "            return 200 \"use https: $scheme$https $request_uri\";\n"
+        "        }\n"))))
+
+    c = Client(server.port)
+    resp = c.request(get("/p?a=1", extra=b"Connection: keep-alive\r\n"))
+    c.wait_closed(timeout=2)
+    c.close()
+
+    assert (resp.status, resp.body) == (200, b"use https: http /p?a=1")
+    assert resp.header("Connection") == "close"
 
 
 # ---------------------------------------------------------------------------
