@@ -44,6 +44,8 @@ typedef struct {
     pt_hash_t                 headers_in_hash;
 
     pt_array_t                variables;      /* indexed: those in use */
+    pt_array_t                variables_used; /* of pt_conf_file_t: where
+                                                 each was first named */
     pt_array_t                all_variables;  /* declared by the modules */
     pt_uint_t                 ncaptures;
 

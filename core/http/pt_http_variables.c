@@ -278,6 +278,7 @@ pt_int_t
 pt_http_get_variable_index(pt_conf_t *cf, pt_str_t *name)
 {
     pt_uint_t                  i;
+    pt_conf_file_t            *used;
     pt_http_variable_t        *v;
     pt_http_core_main_conf_t  *cmcf;
 
@@ -297,8 +298,17 @@ pt_http_get_variable_index(pt_conf_t *cf, pt_str_t *name)
     }
 
     v = pt_array_push(&cmcf->variables);
-    if (v == NULL) {
+    used = pt_array_push(&cmcf->variables_used);
+    if (v == NULL || used == NULL) {
         return PT_ERROR;
+    }
+
+    /* for the error of a name no module declares, found at the end */
+    pt_memzero(used, sizeof(pt_conf_file_t));
+
+    if (cf->conf_file) {
+        used->name = cf->conf_file->name;
+        used->line = cf->conf_file->line;
     }
 
     v->name.len = name->len;
@@ -386,6 +396,8 @@ pt_http_variables_add_core_vars(pt_conf_t *cf)
 
     if (pt_array_init(&cmcf->variables, cf->pool, 16,
                       sizeof(pt_http_variable_t)) != PT_OK
+        || pt_array_init(&cmcf->variables_used, cf->pool, 16,
+                         sizeof(pt_conf_file_t)) != PT_OK
         || pt_array_init(&cmcf->all_variables, cf->pool, 64,
                          sizeof(pt_http_variable_t)) != PT_OK)
     {
@@ -424,6 +436,7 @@ pt_http_variables_init_vars(pt_conf_t *cf)
 {
     size_t                     len;
     pt_uint_t                  i, n;
+    pt_conf_file_t            *used, *where;
     pt_http_variable_t        *v, *av, *best;
     pt_http_core_main_conf_t  *cmcf;
 
@@ -460,8 +473,12 @@ pt_http_variables_init_vars(pt_conf_t *cf)
         }
 
         if (best == NULL || best->get_handler == NULL) {
-            pt_log_error(PT_LOG_EMERG, cf->log, 0, "unknown \"%.*s\" variable",
-                         PT_STR_ARG(v[i].name));
+            used = cmcf->variables_used.elts;
+            where = cf->conf_file;
+            cf->conf_file = used[i].line ? &used[i] : NULL;
+            pt_conf_error(cf, "unknown \"%.*s\" variable",
+                          PT_STR_ARG(v[i].name));
+            cf->conf_file = where;
             return PT_ERROR;
         }
 

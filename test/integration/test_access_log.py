@@ -678,9 +678,18 @@ def test_config_error(tmp_path, inner, needle, message):
 
 
 def test_unknown_variable_in_log_format(tmp_path):
-    # found when the variables are bound, after the http block: no line
+    # found when the variables are bound, after the http block, and told
+    # at the line that first named it
     expect_error(tmp_path, one("    log_format a '$uri $foo';"),
-                 'unknown "foo" variable')
+                 'unknown "foo" variable', "log_format")
+
+
+def test_unknown_variable_named_twice(tmp_path):
+    expect_error(tmp_path, http("    log_format a '$uri';\n"
+                                "    log_format b '$foo';\n"
+                                "    log_format c '$foo';\n",
+                                SERVER.replace("{port}", "1")),
+                 'unknown "foo" variable', "log_format b")
 
 
 @pytest.mark.parametrize("body, needle, name", [

@@ -407,7 +407,7 @@ def test_cookie_rules_leave_other_fields_alone(portico, backends):
     ("server {\n proxy_redirect \"~^(unclosed\" /;\n}",
      r'missing closing parenthesis', "proxy_redirect"),
     ("server {\n proxy_redirect ~^/(.*) /$nosuch/$1;\n}",
-     r'unknown "nosuch" variable', None),
+     r'unknown "nosuch" variable', "proxy_redirect"),
     ("server {\n proxy_cookie_domain example.org;\n}",
      r'invalid parameter "example.org"', "proxy_cookie_domain"),
     ("server {\n proxy_cookie_path ~*^/( /;\n}",
@@ -839,6 +839,8 @@ def test_variables_unknown_variable(tmp_path):
     line, conf = conf_error(tmp_path, "server { location / { "
                             "proxy_pass http://$no_such_thing; } }")
     assert 'unknown "no_such_thing" variable' in line, line
+    assert line.endswith(" in %s:%d" % (conf, line_of(conf, "proxy_pass"))), \
+        line
 
 
 def test_variables_configuration_passes_the_test(tmp_path):
