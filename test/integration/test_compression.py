@@ -926,8 +926,8 @@ def test_accept_encoding(portico, root, ae, with_br, gzip_only,
     root.put("g/a.txt", data)
     has_br = "pt_http_brotli_module" in portico_modules
     server = start(portico, root, GZIP_BR
-                   + ("brotli on; brotli_types text/plain;" if has_br else "")
-                   + "location /g/ { brotli off; }")
+                   + ("brotli on; brotli_types text/plain;"
+                      "location /g/ { brotli off; }" if has_br else ""))
     paths = [("/g/a.txt", gzip_only)]
     if has_br:
         paths.append(("/a.txt", with_br))
@@ -1068,8 +1068,14 @@ def test_pause_flushes_only_a_body_without_length(portico, root, backend,
 # --------------------------------------------------------------------------
 # gzip_static
 
+def need_static_variants(portico_modules):
+    if "pt_http_gzip_static_module" not in portico_modules:
+        pytest.skip("built without pt_http_gzip_static_module")
+
+
 @pytest.fixture
-def gz_tree(root):
+def gz_tree(root, portico_modules):
+    need_static_variants(portico_modules)
     data = text_block(20000, seed=21)
     gz = gzip.compress(data, mtime=0)
     root.put("s/a.txt", data, mtime=MTIME)
@@ -1181,9 +1187,10 @@ def br_compress(data):
 
 
 @pytest.fixture
-def br_tree(root):
+def br_tree(root, portico_modules):
     """a.txt with .br and .gz, only.txt.br alone, gzonly.txt with a .gz,
     nobr.txt alone, dir.txt next to a directory dir.txt.br."""
+    need_static_variants(portico_modules)
     data = text_block(20000, seed=51)
     br = br_compress(data)
     gz = gzip.compress(data, mtime=0)
@@ -1426,7 +1433,9 @@ def test_brotli_static_unreadable_br_falls_back(portico, root, br_tree):
     ("http", "brotli_static on off;",
      'invalid number of arguments in "brotli_static" directive'),
 ])
-def test_brotli_static_config_errors(tmp_path, where, line, message):
+def test_brotli_static_config_errors(tmp_path, where, line, message,
+                                     portico_modules):
+    need_static_variants(portico_modules)
     body = {
         "main": "%s\nhttp {\n}\n",
         "http": "http {\n    %s\n}\n",
@@ -1660,9 +1669,11 @@ def test_ratio_not_found(portico, root, backend, portico_modules):
                      for p, ae, m, x, s in cases]
 
 
-def test_ratio_of_an_unfinished_body_is_not_found(portico, root):
+def test_ratio_of_an_unfinished_body_is_not_found(portico, root,
+                                                  portico_modules):
     """A client that goes away in the middle: the compressor never ends
     its stream, and the ratio is not known."""
+    need_brotli_module(portico_modules)
     data = random.Random(44).randbytes(32 << 20)
     root.put("big.bin", data)
     server = start(portico, root, "",
@@ -1725,15 +1736,17 @@ def test_config_ok(tmp_path, portico_modules):
     gzip on; gzip_comp_level 9; gzip_min_length 1k; gzip_buffers 16 8k;
     gzip_types text/plain application/json; gzip_vary on;
     gzip_proxied expired no-cache no-store private auth;
-    gzip_http_version 1.0; gzip_disable msie6; gzip_static always;
-    brotli_static on;
+    gzip_http_version 1.0; gzip_disable msie6;
     gunzip on; gunzip_buffers 8 16k;
     %s
-    server { location / { brotli_static always; } }
+    %s
 }
 """ % ("brotli on; brotli_comp_level 11; brotli_window 16m;"
        "brotli_min_length 0; brotli_types *;"
        "log_format ratios '$gzip_ratio $brotli_ratio';"
-       if with_br else "log_format ratios '$gzip_ratio';")
+       if with_br else "log_format ratios '$gzip_ratio';",
+       "gzip_static always; brotli_static on;"
+       "server { location / { brotli_static always; } }"
+       if "pt_http_gzip_static_module" in portico_modules else "")
     rc, out, err = run_portico(["-t"], conf, tmp=tmp_path)
     assert rc == 0, err
