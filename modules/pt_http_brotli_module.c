@@ -66,6 +66,7 @@ static pt_int_t pt_http_brotli_compress(pt_http_request_t *r,
     pt_http_codec_t *codec, u_char **pos, u_char *last, pt_uint_t op);
 static char *pt_http_brotli_merge_conf(pt_conf_t *cf, void *parent,
     void *child);
+static pt_int_t pt_http_brotli_add_variables(pt_conf_t *cf);
 static pt_int_t pt_http_brotli_init(pt_conf_t *cf);
 static char *pt_http_brotli_check_window(pt_conf_t *cf, void *post,
     void *data);
@@ -123,7 +124,7 @@ static pt_command_t  pt_http_brotli_commands[] = {
 
 
 static pt_http_module_t  pt_http_brotli_module_ctx = {
-    NULL,                                   /* preconfiguration */
+    pt_http_brotli_add_variables,       /* preconfiguration */
     pt_http_brotli_init,                    /* postconfiguration */
     NULL, NULL, NULL, NULL,
     pt_http_brotli_create_conf,
@@ -505,6 +506,15 @@ pt_http_brotli_check_window(pt_conf_t *cf, void *post, void *data)
     }
 
     return PT_CONF_OK;
+}
+
+
+/* $brotli_ratio */
+static pt_int_t
+pt_http_brotli_add_variables(pt_conf_t *cf)
+{
+    return pt_http_codec_add_ratio(cf, "brotli_ratio", &pt_http_brotli_module,
+                                   offsetof(pt_http_brotli_ctx_t, codec));
 }
 
 

@@ -54,6 +54,7 @@ typedef struct {
 static void *pt_http_gzip_create_conf(pt_conf_t *cf);
 static char *pt_http_gzip_merge_conf(pt_conf_t *cf, void *parent,
     void *child);
+static pt_int_t pt_http_gzip_add_variables(pt_conf_t *cf);
 static pt_int_t pt_http_gzip_init(pt_conf_t *cf);
 static pt_int_t pt_http_gzip_start(pt_http_request_t *r,
     pt_http_gzip_ctx_t *ctx, pt_http_gzip_conf_t *conf);
@@ -109,7 +110,7 @@ static pt_command_t  pt_http_gzip_commands[] = {
 
 
 static pt_http_module_t  pt_http_gzip_module_ctx = {
-    NULL,                                   /* preconfiguration */
+    pt_http_gzip_add_variables,         /* preconfiguration */
     pt_http_gzip_init,                      /* postconfiguration */
     NULL, NULL, NULL, NULL,
     pt_http_gzip_create_conf,
@@ -466,6 +467,15 @@ pt_http_gzip_merge_conf(pt_conf_t *cf, void *parent, void *child)
     return PT_CONF_OK;
 }
 
+
+
+/* $gzip_ratio */
+static pt_int_t
+pt_http_gzip_add_variables(pt_conf_t *cf)
+{
+    return pt_http_codec_add_ratio(cf, "gzip_ratio", &pt_http_gzip_module,
+                                   offsetof(pt_http_gzip_ctx_t, codec));
+}
 
 
 static pt_int_t

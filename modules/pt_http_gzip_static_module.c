@@ -1,16 +1,26 @@
 /*
- * gzip_static: serves FILE.gz, made ahead of time, for a request that the
- * static module would answer with FILE, so the gzip filter has nothing
- * to do. "on" sends it to clients that may get gzip (Accept-Encoding,
- * gzip_http_version, gzip_proxied, gzip_disable); "always" to every
- * client, for a tree that keeps only the .gz files (with "gunzip on" for
- * the clients that cannot take gzip).
+ * gzip_static and brotli_static: serve FILE.gz or FILE.br, made ahead of
+ * time, for a request that the static module would answer with FILE, so
+ * the gzip and brotli filters have nothing to do.
  *
- * The .gz is found and opened by the static module's rules (root, alias,
- * disable_symlinks) and sent with its own length, Last-Modified and ETag,
- * and FILE's Content-Type. Whenever a .gz exists, the answer depends on
- * Accept-Encoding: gzip_vary then adds "Vary: Accept-Encoding", to FILE
- * too when that is what is sent.
+ * gzip_static "on" sends the .gz to clients that may get gzip
+ * (Accept-Encoding, gzip_http_version, gzip_proxied, gzip_disable);
+ * brotli_static "on" sends the .br to clients whose Accept-Encoding takes
+ * "br" (nothing else applies, as for the brotli filter). "always" sends
+ * it to every client: for a tree that keeps only the .gz files (with
+ * "gunzip on" for the clients that cannot take gzip), or one that is
+ * sure of its clients.
+ *
+ * With both on, the .br is tried first: a client that takes both gets
+ * br, as with ngx_brotli, whose static module runs before gzip_static.
+ * A .br the client cannot take leaves the .gz its turn, then FILE.
+ *
+ * The file is found and opened by the static module's rules (root,
+ * alias, disable_symlinks) and sent with its own length, Last-Modified
+ * and ETag, and FILE's Content-Type. Whenever the answer depends on
+ * Accept-Encoding (a .gz exists, or a .br under "brotli_static on"),
+ * gzip_vary adds "Vary: Accept-Encoding", to FILE too when that is what
+ * is sent.
  *
  * A content handler: it is registered after the static module's, so it
  * runs before it, and declines whatever it does not serve.
@@ -24,7 +34,8 @@
 
 
 typedef struct {
-    pt_uint_t    enable;
+    pt_uint_t    gzip;          /* gzip_static */
+    pt_uint_t    brotli;        /* brotli_static */
 } pt_http_gzip_static_conf_t;
 
 
@@ -48,7 +59,14 @@ static pt_command_t  pt_http_gzip_static_commands[] = {
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
       pt_conf_set_enum_slot,
       PT_HTTP_LOC_CONF_OFFSET,
-      offsetof(pt_http_gzip_static_conf_t, enable),
+      offsetof(pt_http_gzip_static_conf_t, gzip),
+      &pt_http_gzip_static_modes },
+
+    { pt_string("brotli_static"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
+      pt_conf_set_enum_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_gzip_static_conf_t, brotli),
       &pt_http_gzip_static_modes },
 
     pt_null_command
@@ -73,11 +91,46 @@ pt_module_t  pt_http_gzip_static_module = {
 
 #if (PT_HAVE_HTTP_STATIC_MODULE)
 
+/*
+ * FILE with suffix, in mode: PT_OK with *file when it is to be sent,
+ * PT_DECLINED when it is not (off, no such file, a client that may not
+ * have it: ok is PT_OK when it may), PT_ERROR. vary: the answer depends
+ * on Accept-Encoding once the file exists.
+ */
+static pt_int_t
+pt_http_gzip_static_variant(pt_http_request_t *r, pt_uint_t mode,
+    const char *suffix, pt_int_t ok, pt_uint_t vary, pt_file_t **file)
+{
+    pt_int_t  rc;
+
+    if (mode == PT_HTTP_GZIP_STATIC_OFF) {
+        return PT_DECLINED;
+    }
+
+    rc = pt_http_static_open_variant(r, suffix, file);
+
+    if (rc != PT_OK) {
+        return rc;
+    }
+
+    if (vary && pt_http_gzip_vary(r) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    if (mode == PT_HTTP_GZIP_STATIC_ALWAYS || ok == PT_OK) {
+        return PT_OK;
+    }
+
+    return PT_DECLINED;
+}
+
+
 static pt_int_t
 pt_http_gzip_static_handler(pt_http_request_t *r)
 {
     pt_int_t                     rc, ok;
     pt_buf_t                    *b;
+    pt_str_t                     coding;
     pt_file_t                   *file;
     pt_chain_t                   out;
     pt_table_elt_t              *h;
@@ -95,31 +148,29 @@ pt_http_gzip_static_handler(pt_http_request_t *r)
 
     conf = pt_http_get_module_loc_conf(r, pt_http_gzip_static_module);
 
-    if (conf->enable == PT_HTTP_GZIP_STATIC_OFF) {
-        return PT_DECLINED;
-    }
-
-    ok = (conf->enable == PT_HTTP_GZIP_STATIC_ALWAYS) ? PT_OK
-                                                      : pt_http_gzip_ok(r);
-
     file = NULL;
 
-    rc = pt_http_static_open_variant(r, ".gz", &file);
+    /* as the brotli filter judges: Accept-Encoding alone */
+    ok = (conf->brotli == PT_HTTP_GZIP_STATIC_ON && r == r->main
+          && pt_http_accept_encoding(r, "br") > 0) ? PT_OK : PT_DECLINED;
+
+    pt_str_set(&coding, "br");
+    rc = pt_http_gzip_static_variant(r, conf->brotli, ".br", ok,
+                                     conf->brotli == PT_HTTP_GZIP_STATIC_ON,
+                                     &file);
+
+    if (rc == PT_DECLINED) {
+        ok = (conf->gzip == PT_HTTP_GZIP_STATIC_ON) ? pt_http_gzip_ok(r)
+                                                    : PT_OK;
+        pt_str_set(&coding, "gzip");
+        rc = pt_http_gzip_static_variant(r, conf->gzip, ".gz", ok, 1, &file);
+    }
 
     if (rc == PT_ERROR) {
         return PT_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == PT_DECLINED) {
-        return PT_DECLINED;
-    }
-
-    /* a .gz is there: what is sent depends on Accept-Encoding */
-    if (pt_http_gzip_vary(r) != PT_OK) {
-        return PT_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ok != PT_OK) {
         return PT_DECLINED;
     }
 
@@ -137,7 +188,7 @@ pt_http_gzip_static_handler(pt_http_request_t *r)
     h->next = NULL;
     h->lowcase_key = NULL;
     pt_str_set(&h->key, "Content-Encoding");
-    pt_str_set(&h->value, "gzip");
+    h->value = coding;
     r->headers_out.content_encoding = h;
 
     rc = pt_http_send_header(r);
@@ -172,7 +223,8 @@ pt_http_gzip_static_create_conf(pt_conf_t *cf)
         return NULL;
     }
 
-    conf->enable = PT_CONF_UNSET_UINT;
+    conf->gzip = PT_CONF_UNSET_UINT;
+    conf->brotli = PT_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -184,7 +236,9 @@ pt_http_gzip_static_merge_conf(pt_conf_t *cf, void *parent, void *child)
     pt_http_gzip_static_conf_t  *prev = parent;
     pt_http_gzip_static_conf_t  *conf = child;
 
-    pt_conf_merge_uint_value(conf->enable, prev->enable,
+    pt_conf_merge_uint_value(conf->gzip, prev->gzip,
+                             PT_HTTP_GZIP_STATIC_OFF);
+    pt_conf_merge_uint_value(conf->brotli, prev->brotli,
                              PT_HTTP_GZIP_STATIC_OFF);
 
     return PT_CONF_OK;

@@ -1420,7 +1420,7 @@ pt_http_static_disable_symlinks(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 
 /*
  * The gzip_static module's way in: opens the file that r->uri maps to with
- * suffix appended (".gz"), under the same root, alias and
+ * suffix appended (".gz", ".br"), under the same root, alias and
  * disable_symlinks rules as the file itself. Returns PT_OK with *file
  * (pool memory, closed with the request), PT_DECLINED when there is no
  * such regular file (other errors than its absence are logged), or

@@ -99,7 +99,8 @@ pt_table_elt_t *pt_http_content_encoding(pt_http_request_t *r);
 /* the body is recoded: no length, no ranges, a weak ETag */
 pt_int_t pt_http_content_recoded(pt_http_request_t *r);
 
-/* FILE.gz next to a static file, for gzip_static: pt_http_static_module.c */
+/* FILE.gz or FILE.br next to a static file, for gzip_static and
+ * brotli_static: pt_http_static_module.c */
 pt_int_t pt_http_static_open_variant(pt_http_request_t *r,
     const char *suffix, pt_file_t **file);
 pt_int_t pt_http_static_variant_headers(pt_http_request_t *r,

@@ -60,9 +60,31 @@ pt_http_codec_pass(pt_http_codec_t *codec, pt_uint_t flush, pt_uint_t last)
     cl->buf->last_buf = last;
     cl->next = NULL;
 
+    codec->bytes_out += cl->buf->last - cl->buf->pos;
+
     *codec->last_out = cl;
     codec->last_out = &cl->next;
     codec->nout++;
+}
+
+
+/* codec->run, counting what it takes */
+static pt_int_t
+pt_http_codec_run(pt_http_request_t *r, pt_http_codec_t *codec,
+    u_char **pos, u_char *last, pt_uint_t op)
+{
+    u_char    *start;
+    pt_int_t   rc;
+
+    start = *pos;
+
+    rc = codec->run(r, codec, pos, last, op);
+
+    if (start != NULL) {
+        codec->bytes_in += *pos - start;
+    }
+
+    return rc;
 }
 
 
@@ -90,7 +112,7 @@ pt_http_codec_round(pt_http_request_t *r, pt_http_codec_t *codec)
              : b->flush ? PT_HTTP_CODEC_FLUSH : PT_HTTP_CODEC_PROCESS;
 
         if (pt_buf_in_memory(b)) {
-            rc = codec->run(r, codec, &b->pos, b->last, op);
+            rc = pt_http_codec_run(r, codec, &b->pos, b->last, op);
 
         } else if (b->in_file && (b->file_pos < b->file_last
                                   || codec->file_pos < codec->file_last))
@@ -125,8 +147,8 @@ pt_http_codec_round(pt_http_request_t *r, pt_http_codec_t *codec)
                 op = PT_HTTP_CODEC_PROCESS;     /* not the last piece */
             }
 
-            rc = codec->run(r, codec, &codec->file_pos, codec->file_last,
-                            op);
+            rc = pt_http_codec_run(r, codec, &codec->file_pos,
+                                   codec->file_last, op);
 
             if (rc == PT_OK && b->file_pos < b->file_last) {
                 continue;                       /* the next piece */
@@ -135,7 +157,7 @@ pt_http_codec_round(pt_http_request_t *r, pt_http_codec_t *codec)
         } else if (op != PT_HTTP_CODEC_PROCESS) {
             /* a marker */
             none = NULL;
-            rc = codec->run(r, codec, &none, NULL, op);
+            rc = pt_http_codec_run(r, codec, &none, NULL, op);
 
         } else {
             rc = PT_OK;
@@ -195,4 +217,108 @@ pt_http_codec_body_filter(pt_http_request_t *r, pt_http_codec_t *codec,
             return rc;
         }
     }
+}
+
+
+/* the module that owns a ratio variable, and where its codec is */
+typedef struct {
+    pt_module_t     *module;
+    size_t           codec_offset;
+} pt_http_codec_ratio_t;
+
+
+static pt_int_t
+pt_http_codec_ratio_variable(pt_http_request_t *r,
+    pt_http_variable_value_t *v, uintptr_t data)
+{
+    pt_http_codec_ratio_t  *ratio = (pt_http_codec_ratio_t *) data;
+
+    u_char           *p, *ctx;
+    uint64_t          in, out, whole, rest, frac;
+    pt_http_codec_t  *codec;
+
+    ctx = r->ctx[ratio->module->ctx_index];
+    codec = ctx ? (pt_http_codec_t *) (ctx + ratio->codec_offset) : NULL;
+
+    if (codec == NULL || !codec->done || codec->bytes_in < 0
+        || codec->bytes_out <= 0)
+    {
+        v->not_found = 1;
+        return PT_OK;
+    }
+
+    in = (uint64_t) codec->bytes_in;
+    out = (uint64_t) codec->bytes_out;
+
+    whole = in / out;
+    rest = in % out;
+
+    /*
+     * Thousandths, truncated, then rounded to hundredths on the third
+     * digit, as nginx does (2.125 gives 2.13, 2.1249 gives 2.12). rest
+     * times 1000 overflows only past 18 PB of output: both are halved
+     * until it fits, which moves the fraction by far less than that.
+     */
+    while (rest > UINT64_MAX / 1000) {
+        rest >>= 1;
+        out >>= 1;
+    }
+
+    frac = pt_min(rest * 1000 / out, (uint64_t) 999);
+    frac = frac / 10 + (frac % 10 > 4);
+
+    if (frac == 100) {
+        whole++;
+        frac = 0;
+    }
+
+    p = pt_pnalloc(r->pool, PT_INT_T_LEN + sizeof(".00") - 1);
+    if (p == NULL) {
+        return PT_ERROR;
+    }
+
+    v->data = p;
+
+    p = pt_sprint_uint(p, whole);
+    *p++ = '.';
+    *p++ = (u_char) ('0' + frac / 10);
+    *p++ = (u_char) ('0' + frac % 10);
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return PT_OK;
+}
+
+
+pt_int_t
+pt_http_codec_add_ratio(pt_conf_t *cf, const char *name, pt_module_t *module,
+    size_t codec_offset)
+{
+    pt_str_t                n;
+    pt_http_variable_t     *var;
+    pt_http_codec_ratio_t  *ratio;
+
+    ratio = pt_palloc(cf->pool, sizeof(pt_http_codec_ratio_t));
+    if (ratio == NULL) {
+        return PT_ERROR;
+    }
+
+    ratio->module = module;
+    ratio->codec_offset = codec_offset;
+
+    n.data = (u_char *) name;
+    n.len = strlen(name);
+
+    var = pt_http_add_variable(cf, &n, PT_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return PT_ERROR;
+    }
+
+    var->get_handler = pt_http_codec_ratio_variable;
+    var->data = (uintptr_t) ratio;
+
+    return PT_OK;
 }

@@ -46,6 +46,9 @@ struct pt_http_codec_s {
     u_char                   *file_pos;
     u_char                   *file_last;
 
+    off_t                     bytes_in;     /* taken by run */
+    off_t                     bytes_out;    /* in the buffers passed on */
+
     unsigned                  done:1;       /* the stream has ended */
 };
 
@@ -62,5 +65,14 @@ pt_int_t pt_http_codec_out(pt_http_request_t *r, pt_http_codec_t *codec);
 /* Hands the buffer being filled to this round's output. */
 void pt_http_codec_pass(pt_http_codec_t *codec, pt_uint_t flush,
     pt_uint_t last);
+
+/*
+ * Declares the variable name (as "gzip_ratio") whose value is the bytes
+ * module's codec took over the bytes it put out, with two decimals
+ * ("3.41"); codec_offset is where the codec is in the module's request
+ * ctx. Not found while the stream has not ended, or with no ctx.
+ */
+pt_int_t pt_http_codec_add_ratio(pt_conf_t *cf, const char *name,
+    pt_module_t *module, size_t codec_offset);
 
 #endif /* PT_HTTP_CODEC_H */

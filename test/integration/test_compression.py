@@ -1,6 +1,7 @@
 """
-Response compression: the gzip and brotli filters, gzip_static and gunzip,
-and the Accept-Encoding parsing they share.
+Response compression: the gzip and brotli filters, gzip_static,
+brotli_static and gunzip, the Accept-Encoding parsing they share, and
+$gzip_ratio and $brotli_ratio.
 
 Every compressed body is decoded here and compared byte for byte with what
 was served, for static files and for proxied bodies of every size that
@@ -14,7 +15,9 @@ head of a compressed response (no Content-Length, chunked on HTTP/1.1 and
 close-delimited on 1.0, weak ETags, one Vary), q-values, brotli winning
 over gzip, server-sent events arriving event by event through the
 compressor, and the server's RSS staying bounded while it compresses
-100 MiB.
+100 MiB. The ratios are checked in access log lines against the bytes
+that were sent; the .br and .gz files made ahead of time against the
+files themselves.
 """
 
 import gzip
@@ -33,7 +36,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (Client, IO_TIMEOUT, connect, get, group_members,
-                      open_to_workers, parse_response, run_portico)
+                      line_of, open_to_workers, parse_response, run_portico,
+                      wait_for, write_config)
 
 try:
     import brotli as brotli_py
@@ -922,8 +926,8 @@ def test_accept_encoding(portico, root, ae, with_br, gzip_only,
     root.put("g/a.txt", data)
     has_br = "pt_http_brotli_module" in portico_modules
     server = start(portico, root, GZIP_BR
-                   + ("brotli on; brotli_types text/plain;" if has_br else "")
-                   + "location /g/ { brotli off; }")
+                   + ("brotli on; brotli_types text/plain;"
+                      "location /g/ { brotli off; }" if has_br else ""))
     paths = [("/g/a.txt", gzip_only)]
     if has_br:
         paths.append(("/a.txt", with_br))
@@ -1064,8 +1068,14 @@ def test_pause_flushes_only_a_body_without_length(portico, root, backend,
 # --------------------------------------------------------------------------
 # gzip_static
 
+def need_static_variants(portico_modules):
+    if "pt_http_gzip_static_module" not in portico_modules:
+        pytest.skip("built without pt_http_gzip_static_module")
+
+
 @pytest.fixture
-def gz_tree(root):
+def gz_tree(root, portico_modules):
+    need_static_variants(portico_modules)
     data = text_block(20000, seed=21)
     gz = gzip.compress(data, mtime=0)
     root.put("s/a.txt", data, mtime=MTIME)
@@ -1162,6 +1172,287 @@ def test_gzip_static_off_and_directory(portico, root, gz_tree):
 
 
 # --------------------------------------------------------------------------
+# brotli_static
+
+def br_compress(data):
+    if brotli_py is not None:
+        return brotli_py.compress(data)
+    if BROTLI_CLI:
+        p = subprocess.run([BROTLI_CLI, "-c"], input=data,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    pytest.skip("no brotli encoder: install python3-brotli (or brotli)")
+
+
+@pytest.fixture
+def br_tree(root, portico_modules):
+    """a.txt with .br and .gz, only.txt.br alone, gzonly.txt with a .gz,
+    nobr.txt alone, dir.txt next to a directory dir.txt.br."""
+    need_static_variants(portico_modules)
+    data = text_block(20000, seed=51)
+    br = br_compress(data)
+    gz = gzip.compress(data, mtime=0)
+    assert unbrotli(br) == data
+    root.put("s/a.txt", data, mtime=MTIME)
+    root.put("s/a.txt.br", br, mtime=MTIME + 300)
+    root.put("s/a.txt.gz", gz, mtime=MTIME + 100)
+    root.put("s/only.txt.br", br, mtime=MTIME + 200)
+    root.put("s/gzonly.txt", data)
+    root.put("s/gzonly.txt.gz", gz)
+    root.put("s/nobr.txt", data)
+    root.put("s/dir.txt", data)
+    root.put("s/dir.txt.br/inside", b"not a file to send")
+    return data, br, gz
+
+
+def http_date(t):
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(t))
+
+
+def check_br_file(resp, root, name, br):
+    """The .br as the static module would send a file: its own length,
+    ETag and Last-Modified, the type of the file it stands for."""
+    st = (root.path / name).stat()
+    assert resp.status == 200, resp
+    assert resp.header("Content-Encoding") == "br"
+    assert resp.header("Content-Length") == str(len(br))
+    assert resp.header("Content-Type") == "text/plain"
+    assert resp.header("ETag") == '"%x-%x"' % (int(st.st_mtime), st.st_size)
+    assert resp.header("Last-Modified") == http_date(st.st_mtime)
+    assert resp.header("Accept-Ranges") is None
+    assert resp.header("Transfer-Encoding") is None
+
+
+def test_brotli_static_on(portico, root, br_tree):
+    data, br, gz = br_tree
+    server = start(portico, root, "brotli_static on; gzip_vary on;")
+    for ae in ("br", "gzip, deflate, br", "BR;q=0.5", "*"):
+        resp = fetch(server.port, "/s/a.txt", ae=ae)
+        check_br_file(resp, root, "s/a.txt.br", br)
+        assert resp.header("Vary") == "Accept-Encoding"
+        assert resp.body == br
+        assert unbrotli(resp.body) == data
+
+    # a client that does not take br gets the file itself, with Vary
+    for ae in (None, "gzip", "br;q=0", "br;q=0, gzip", "*, br;q=0",
+               "identity"):
+        resp = fetch(server.port, "/s/a.txt", ae=ae)
+        assert resp.status == 200
+        assert resp.header("Content-Encoding") is None, ae
+        assert resp.header("Content-Length") == str(len(data))
+        assert resp.header("Vary") == "Accept-Encoding"
+        assert resp.body == data
+
+    # no .br: the file, and no Vary
+    resp = fetch(server.port, "/s/nobr.txt", ae="br")
+    assert resp.header("Content-Encoding") is None
+    assert resp.header("Vary") is None
+    assert resp.body == data
+
+    # only a .br: "on" does not make it up for a client without br
+    resp = fetch(server.port, "/s/only.txt", ae="br")
+    check_br_file(resp, root, "s/only.txt.br", br)
+    assert resp.body == br
+    assert fetch(server.port, "/s/only.txt", ae="gzip").status == 404
+
+    # a directory named FILE.br is no .br
+    resp = fetch(server.port, "/s/dir.txt", ae="br")
+    assert resp.header("Content-Encoding") is None
+    assert resp.body == data
+
+    # HEAD: the .br's head, no body
+    resp = fetch(server.port, "/s/a.txt", ae="br", method=b"HEAD")
+    check_br_file(resp, root, "s/a.txt.br", br)
+    assert resp.body == b""
+
+    # a range of the .br is not made: the whole .br
+    resp = fetch(server.port, "/s/a.txt", ae="br",
+                 extra=b"Range: bytes=0-9\r\n")
+    check_br_file(resp, root, "s/a.txt.br", br)
+    assert resp.body == br
+
+    # its validators work as the file's would
+    etag = resp.header("ETag").encode()
+    resp = fetch(server.port, "/s/a.txt", ae="br",
+                 extra=b"If-None-Match: " + etag + b"\r\n")
+    assert resp.status == 304
+    assert resp.body == b""
+    resp = fetch(server.port, "/s/a.txt", ae="br",
+                 extra=b"If-Modified-Since: "
+                 + http_date(MTIME + 300).encode() + b"\r\n")
+    assert resp.status == 304
+
+    # other methods are not the static module's
+    resp = fetch(server.port, "/s/a.txt", ae="br", method=b"POST")
+    assert resp.header("Content-Encoding") is None
+    assert resp.status == 405
+
+
+def test_brotli_static_always(portico, root, br_tree):
+    data, br, gz = br_tree
+    server = start(portico, root, "brotli_static always; gzip_vary on;")
+    for ae in ("br", None, "br;q=0", "gzip", "identity"):
+        resp = fetch(server.port, "/s/a.txt", ae=ae)
+        check_br_file(resp, root, "s/a.txt.br", br)
+        # the answer does not depend on Accept-Encoding
+        assert resp.header("Vary") is None
+        assert resp.body == br
+    resp = fetch(server.port, "/s/only.txt", ae=None)
+    assert resp.body == br
+    resp = fetch(server.port, "/s/nobr.txt", ae="br")
+    assert resp.header("Content-Encoding") is None
+    assert resp.body == data
+
+
+def test_brotli_static_off_and_inheritance(portico, root, br_tree):
+    data, br, gz = br_tree
+    server = start(portico, root, "location /s/ { brotli_static off; }"
+                   "location / { }", http="brotli_static on;")
+    resp = fetch(server.port, "/s/a.txt", ae="br")
+    assert resp.header("Content-Encoding") is None
+    assert resp.body == data
+    root.put("t.txt", data)
+    root.put("t.txt.br", br)
+    root.share()
+    resp = fetch(server.port, "/t.txt", ae="br")
+    assert resp.header("Content-Encoding") == "br"
+    assert resp.body == br
+
+
+def test_brotli_static_with_gzip_static(portico, root, br_tree,
+                                        portico_modules):
+    """Both on: br first, then gzip, then the file; neither is
+    compressed again by the filters."""
+    data, br, gz = br_tree
+    filters = "gzip on; gzip_types text/plain;"
+    if "pt_http_brotli_module" in portico_modules:
+        filters += "brotli on; brotli_types text/plain;"
+    server = start(portico, root, "brotli_static on; gzip_static on;"
+                   "gzip_vary on;" + filters)
+    for ae, path, coding, body in [
+            ("gzip, br", "/s/a.txt", "br", br),
+            ("br, gzip", "/s/a.txt", "br", br),
+            ("gzip;q=1, br;q=0.1", "/s/a.txt", "br", br),
+            ("gzip", "/s/a.txt", "gzip", gz),
+            ("br;q=0, gzip", "/s/a.txt", "gzip", gz),
+            ("br", "/s/gzonly.txt", None, None),
+            ("br, gzip", "/s/gzonly.txt", "gzip", gz),
+            ("gzip, br", "/s/only.txt", "br", br)]:
+        resp = fetch(server.port, path, ae=ae)
+        assert resp.status == 200, (ae, path, resp)
+        assert resp.header("Vary") == "Accept-Encoding"
+        if body is None:
+            # the file, which the brotli filter (if any) compresses
+            assert decode(resp) == data, (ae, path)
+            continue
+        assert resp.header("Content-Encoding") == coding, (ae, path)
+        assert resp.header("Content-Length") == str(len(body))
+        assert resp.body == body, (ae, path)
+
+    # neither: the file itself, uncompressed
+    resp = fetch(server.port, "/s/a.txt", ae="identity")
+    assert resp.header("Content-Encoding") is None
+    assert resp.body == data
+
+
+def test_brotli_static_with_gzip_static_always(portico, root, br_tree):
+    """gzip_static always is for a client without br; brotli_static
+    always wins over it."""
+    data, br, gz = br_tree
+    server = start(portico, root, "brotli_static on; gzip_static always;")
+    assert fetch(server.port, "/s/a.txt", ae="br").body == br
+    resp = fetch(server.port, "/s/a.txt", ae=None)
+    assert resp.header("Content-Encoding") == "gzip"
+    assert resp.body == gz
+    server2 = start(portico, root, "brotli_static always; gzip_static on;")
+    resp = fetch(server2.port, "/s/a.txt", ae="gzip")
+    assert resp.header("Content-Encoding") == "br"
+    assert resp.body == br
+
+
+def test_brotli_static_alias_and_root_rules(portico, root, br_tree,
+                                            tmp_path):
+    """The .br is found as the file is (alias), never outside the root,
+    and not through a symbolic link under disable_symlinks."""
+    data, br, gz = br_tree
+    other = Path(os.path.realpath(tmp_path)) / "other"
+    other.mkdir()
+    (other / "b.txt").write_bytes(data)
+    (other / "b.txt.br").write_bytes(br)
+    secret = Path(os.path.realpath(tmp_path)) / "secret.txt.br"
+    secret.write_bytes(b"secret")
+    root.put("l/c.txt", data)
+    os.symlink(secret, root.path / "l/c.txt.br")
+    for p in (other, other / "b.txt", other / "b.txt.br", secret):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    open_to_workers(other)
+    server = start(portico, root,
+                   "brotli_static on;"
+                   "location /al/ { alias %s/; }"
+                   "location /l/ { disable_symlinks on; }" % other)
+    resp = fetch(server.port, "/al/b.txt", ae="br")
+    assert resp.header("Content-Encoding") == "br"
+    assert resp.body == br
+
+    resp = fetch(server.port, "/l/c.txt", ae="br")
+    assert resp.status == 200
+    assert resp.header("Content-Encoding") is None
+    assert resp.body == data
+    server.wait_log(r"\[error\].*open\(\) \".*c\.txt\.br\" failed")
+
+    # dot segments cannot climb out of the root to a .br
+    resp = fetch(server.port, "/../secret.txt", ae="br")
+    assert resp.status in (400, 404)
+    assert b"secret" not in resp.body
+
+
+def test_brotli_static_unreadable_br_falls_back(portico, root, br_tree):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: workers drop to an unprivileged user")
+    data, br, gz = br_tree
+    os.chmod(root.path / "s/a.txt.br", 0o600)
+    # start() opens the directories to the workers, not the files
+    server = start(portico, root, "brotli_static on; gzip_static on;")
+    resp = fetch(server.port, "/s/a.txt", ae="br, gzip")
+    assert resp.status == 200
+    assert resp.header("Content-Encoding") == "gzip"
+    assert resp.body == gz
+    server.wait_log(r"\[error\].*open\(\) \".*a\.txt\.br\" failed "
+                    r"\(13: Permission denied\)")
+
+
+@pytest.mark.parametrize("where, line, message", [
+    ("http", "brotli_static maybe;",
+     'invalid value "maybe" in "brotli_static" directive'),
+    ("main", "brotli_static on;",
+     '"brotli_static" directive is not allowed here'),
+    ("upstream", "brotli_static on;",
+     '"brotli_static" directive is not allowed here'),
+    ("http", "brotli_static on off;",
+     'invalid number of arguments in "brotli_static" directive'),
+])
+def test_brotli_static_config_errors(tmp_path, where, line, message,
+                                     portico_modules):
+    need_static_variants(portico_modules)
+    body = {
+        "main": "%s\nhttp {\n}\n",
+        "http": "http {\n    %s\n}\n",
+        "upstream": "http {\n    upstream u {\n"
+                    "        server 127.0.0.1:1;\n        %s\n    }\n}\n",
+    }[where] % line
+    conf = write_config(tmp_path, body)
+    rc, out, err = run_portico(["-t"], conf=conf)
+    assert rc == 1, err
+    assert out == ""
+    assert err == ("portico: [emerg] %s in %s:%d\n"
+                   "portico: configuration file %s test failed\n"
+                   % (message, conf, line_of(conf, line.split(";")[0]),
+                      conf))
+
+
+# --------------------------------------------------------------------------
 # gunzip
 
 def test_gunzip_backend_always_gzip(portico, root, backend):
@@ -1248,6 +1539,177 @@ def test_gunzip_broken_body_is_cut_off(portico, root, backend):
 
 
 # --------------------------------------------------------------------------
+# $gzip_ratio and $brotli_ratio
+
+RATIO_LOG = """
+    log_format ratio '$request_method $uri $status g=$gzip_ratio b=$brotli_ratio';
+    access_log {tmp}/ratio.log ratio;
+"""
+
+
+def nginx_ratio(original, compressed):
+    """original / compressed with two decimals, rounded as nginx rounds
+    $gzip_ratio: thousandths truncated, then up when the third is 5-9."""
+    whole, rest = divmod(original, compressed)
+    thousandths = rest * 1000 // compressed
+    hundredths = thousandths // 10 + (1 if thousandths % 10 > 4 else 0)
+    if hundredths == 100:
+        whole, hundredths = whole + 1, 0
+    return "%d.%02d" % (whole, hundredths)
+
+
+def test_nginx_ratio_rounding():
+    assert nginx_ratio(2125, 1000) == "2.13"
+    assert nginx_ratio(21249, 10000) == "2.12"
+    assert nginx_ratio(1999, 1000) == "2.00"
+    assert nginx_ratio(0, 20) == "0.00"
+    assert nginx_ratio(100000, 30) == "3333.33"
+
+
+def ratio_lines(server, n):
+    """The first n lines of the ratio log, waited for."""
+    path = server.tmp / "ratio.log"
+
+    def enough():
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        return lines if len(lines) >= n else None
+
+    return wait_for(enough, IO_TIMEOUT, what="%d line(s) in %s" % (n, path))
+
+
+def ratio_field(coding, value):
+    """The log line's two ratio fields when coding gave value."""
+    if coding == "gzip":
+        return "g=%s b=-" % value
+    if coding == "br":
+        return "g=- b=%s" % value
+    return "g=- b=-"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_ratio_of_static_and_proxied_bodies(portico, root, backend, coding,
+                                            portico_modules):
+    need_brotli_module(portico_modules)
+    if coding == "br":
+        need_brotli_decoder()
+    text = text_block(300000, seed=41)
+    zeros = b"\0" * (1 << 20)
+    root.put("t.txt", text)
+    root.put("z.bin", zeros)
+    root.put("empty.txt", b"")
+    streamed = text_block(200000, seed=42)
+
+    def handler(s, head, b):
+        # the body in pieces of unknown total length
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(streamed), 7000):
+            part = streamed[i:i + 7000]
+            s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        s.sendall(b"0\r\n\r\n")
+
+    be = backend(handler)
+    server = start(portico, root,
+                   "location /p/ { proxy_pass http://127.0.0.1:%d; }"
+                   % be.port,
+                   http=RATIO_LOG + "gzip on; gzip_min_length 0;"
+                   "gzip_comp_level 9; gzip_types text/plain"
+                   " application/octet-stream; brotli on;"
+                   "brotli_min_length 0; brotli_types text/plain"
+                   " application/octet-stream;")
+    expect = []
+    for path, original in (("/t.txt", text), ("/z.bin", zeros),
+                           ("/empty.txt", b""), ("/p/x", streamed)):
+        resp = fetch(server.port, path, ae=coding)
+        check_compressed(resp, coding, original)
+        ratio = nginx_ratio(len(original), len(resp.body))
+        expect.append("GET %s 200 %s" % (path, ratio_field(coding, ratio)))
+    assert ratio_lines(server, 4) == expect
+    # the values are what they look like: text a few times over, zeros
+    # a thousand times and more (no cap), nothing at all 0.00
+    values = [float(line.split("=")[1 if coding == "gzip" else 2]
+                    .split()[0]) for line in expect]
+    assert values[0] > 2 and values[1] > 200 and values[2] == 0.0
+    assert not be.errors
+
+
+def test_ratio_not_found(portico, root, backend, portico_modules):
+    """Whatever the filters did not compress, or have not finished,
+    logs "-" for both ratios."""
+    need_brotli_module(portico_modules)
+    text = text_block(50000, seed=43)
+    root.put("t.txt", text)
+    root.put("page.html", text)
+    root.put("x.bin", text)
+    server = start(portico, root, "",
+                   http=RATIO_LOG + "gzip on; gzip_types text/plain;"
+                   "brotli on; brotli_types text/plain;")
+    st = (root.path / "t.txt").stat()
+    etag = '"%x-%x"' % (int(st.st_mtime), st.st_size)
+    cases = [
+        # a type not listed; a client that takes no coding
+        ("/x.bin", "gzip, br", b"GET", b"", 200),
+        ("/t.txt", None, b"GET", b"", 200),
+        ("/t.txt", "identity", b"GET", b"", 200),
+        # HEAD, a 304, a range
+        ("/t.txt", "gzip, br", b"HEAD", b"", 200),
+        ("/t.txt", "gzip, br", b"GET",
+         b"If-None-Match: " + etag.encode() + b"\r\n", 304),
+        ("/t.txt", "gzip, br", b"GET", b"Range: bytes=0-9\r\n", 206),
+    ]
+    for path, ae, method, extra, status in cases:
+        resp = fetch(server.port, path, ae=ae, method=method, extra=extra)
+        assert resp.status == status, (path, ae, resp)
+        assert resp.header("Content-Encoding") is None
+    lines = ratio_lines(server, len(cases))
+    assert lines == ["%s %s %d g=- b=-" % (m.decode(), p, s)
+                     for p, ae, m, x, s in cases]
+
+
+def test_ratio_of_an_unfinished_body_is_not_found(portico, root,
+                                                  portico_modules):
+    """A client that goes away in the middle: the compressor never ends
+    its stream, and the ratio is not known."""
+    need_brotli_module(portico_modules)
+    data = random.Random(44).randbytes(32 << 20)
+    root.put("big.bin", data)
+    server = start(portico, root, "",
+                   http=RATIO_LOG + "gzip on;"
+                   "gzip_types application/octet-stream;")
+    s = connect(server.port)
+    try:
+        s.sendall(get("/big.bin", extra=b"Accept-Encoding: gzip\r\n"))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            assert chunk, "closed before the head"
+            got += chunk
+        assert b"Content-Encoding: gzip" in got
+    finally:
+        # unread data: the close resets the connection
+        s.close()
+    line = ratio_lines(server, 1)[0]
+    assert line.startswith("GET /big.bin 200 "), line
+    assert line.endswith(" g=- b=-"), line
+
+
+def test_ratio_variables_without_log(portico, root, portico_modules):
+    """The variables also work outside log_format, where the body has
+    not been seen yet: add_header gets nothing."""
+    need_brotli_module(portico_modules)
+    root.put("t.txt", text_block(5000))
+    server = start(portico, root,
+                   'add_header X-Ratio "[$gzip_ratio][$brotli_ratio]";',
+                   http="gzip on; gzip_types text/plain;")
+    resp = fetch(server.port, "/t.txt", ae="gzip")
+    assert resp.header("Content-Encoding") == "gzip"
+    assert resp.header("X-Ratio") == "[][]"
+
+
+# --------------------------------------------------------------------------
 # configuration
 
 @pytest.mark.parametrize("line, message", [
@@ -1269,16 +1731,22 @@ def test_config_errors(tmp_path, line, message, portico_modules):
 
 
 def test_config_ok(tmp_path, portico_modules):
+    with_br = "pt_http_brotli_module" in portico_modules
     conf = """http {
     gzip on; gzip_comp_level 9; gzip_min_length 1k; gzip_buffers 16 8k;
     gzip_types text/plain application/json; gzip_vary on;
     gzip_proxied expired no-cache no-store private auth;
-    gzip_http_version 1.0; gzip_disable msie6; gzip_static always;
+    gzip_http_version 1.0; gzip_disable msie6;
     gunzip on; gunzip_buffers 8 16k;
+    %s
     %s
 }
 """ % ("brotli on; brotli_comp_level 11; brotli_window 16m;"
        "brotli_min_length 0; brotli_types *;"
-       if "pt_http_brotli_module" in portico_modules else "")
+       "log_format ratios '$gzip_ratio $brotli_ratio';"
+       if with_br else "log_format ratios '$gzip_ratio';",
+       "gzip_static always; brotli_static on;"
+       "server { location / { brotli_static always; } }"
+       if "pt_http_gzip_static_module" in portico_modules else "")
     rc, out, err = run_portico(["-t"], conf, tmp=tmp_path)
     assert rc == 0, err
