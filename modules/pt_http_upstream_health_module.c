@@ -1465,7 +1465,8 @@ pt_http_upstream_hc_ssl_handshaked(pt_connection_t *c)
 
     pt_reusable_connection(c, 1);
 
-    if (c->close) {
+    if (c->close || pt_exiting) {
+        /* closed to make room, or the worker is shutting down */
         pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_ABORTED, NULL, 0);
         return;
     }

@@ -75,9 +75,10 @@ class TLSCheckBackend:
     handshake with the certificate cert, then the request head, answered
     with answer; "stall": reads the ClientHello and says nothing until the
     peer closes; "garbage": answers the ClientHello with bytes that are no
-    TLS. Records per handshake (SNI name or None, session resumed, the
-    client certificate's names or None), the request heads, and the
-    times stalled connections were closed by the peer.
+    TLS. Records the connections accepted, per handshake (SNI name or
+    None, session resumed, the client certificate's names or None), the
+    request heads, and the times stalled connections were closed by the
+    peer.
     """
 
     def __init__(self, cert, client_ca=None, mode="tls"):
@@ -88,6 +89,7 @@ class TLSCheckBackend:
         self.heads = []
         self.failed = []            # handshakes that did not complete
         self.stall_closed = []
+        self.accepted = 0           # connections
         self.stopping = threading.Event()
         self.threads = []
         self._sni = {}
@@ -126,6 +128,8 @@ class TLSCheckBackend:
                 s, _ = self.lsock.accept()
             except OSError:
                 return
+            with self.lock:
+                self.accepted += 1
             t = threading.Thread(target=self._serve, args=(s,), daemon=True)
             t.start()
             self.threads.append(t)
@@ -363,6 +367,21 @@ def test_handshake_that_never_ends(portico, pki, tls_backends):
         assert time.monotonic() - t < 0.3
     wait_for(lambda: len(b.stall_closed) > n, IO_TIMEOUT * 2,
              what="the next stalled check's close")
+    assert b.handshakes == []
+
+
+def test_graceful_stop_during_a_handshake(portico, pki, tls_backends):
+    """A stalled handshake holds a stopping worker only until its timeout."""
+    b = tls_backends(pki.server, mode="stall")
+    srv = start(portico, b, "health_check interval=10s timeout=1500ms tls;",
+                process=WORKERS)
+    # the first check is under way: its connection waits in the backend
+    wait_for(lambda: b.accepted, IO_TIMEOUT, what="the check's connection")
+    t = time.monotonic()
+    srv.send_signal(signal.SIGQUIT)
+    assert srv.wait_exit(IO_TIMEOUT) == 0
+    assert time.monotonic() - t <= 1.5 + SLACK
+    wait_for(lambda: b.stall_closed, IO_TIMEOUT, what="the check's close")
     assert b.handshakes == []
 
 
