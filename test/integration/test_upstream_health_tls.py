@@ -75,10 +75,10 @@ class TLSCheckBackend:
     handshake with the certificate cert, then the request head, answered
     with answer; "stall": reads the ClientHello and says nothing until the
     peer closes; "garbage": answers the ClientHello with bytes that are no
-    TLS. Records the connections accepted, per handshake (SNI name or
-    None, session resumed, the client certificate's names or None), the
-    request heads, and the times stalled connections were closed by the
-    peer.
+    TLS; "close": closes the connection on the ClientHello. Records the
+    connections accepted, per handshake (SNI name or None, session
+    resumed, the client certificate's names or None), the request heads,
+    and the times stalled connections were closed by the peer.
     """
 
     def __init__(self, cert, client_ca=None, mode="tls"):
@@ -158,6 +158,9 @@ class TLSCheckBackend:
                 s.recv(4096)
                 s.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n" + b"\x00" * 64)
                 self._wait_close(s)
+                return
+            if mode == "close":
+                s.recv(4096)
                 return
             try:
                 ss = self.ctx.wrap_socket(s, server_side=True)
@@ -282,6 +285,18 @@ def test_verify_with_the_right_ca_and_sni(portico, pki, tls_backends):
     assert {sni for sni, _, _ in shakes} == {"backend.test"}
 
 
+def test_the_default_name_is_the_groups(portico, pki, tls_backends):
+    """As proxy_ssl_name's: verified, but not sent (no SNI by default)."""
+    b = tls_backends(pki.server)
+    srv = start(portico, b, "health_check interval=200ms tls tls_verify "
+                            "tls_trusted_certificate=%s;"
+                % pki.path("ca.pem"), group="backend.test")
+    stays_healthy(srv, b, 3, "backend.test")
+    with b.lock:
+        assert {sni for sni, _, _ in b.handshakes} == {None}
+        assert b.heads[0] == CHECK_HEAD % (b"/", b"backend.test")
+
+
 @pytest.mark.parametrize("params, reason", [
     # a CA that did not issue the certificate
     ("tls_verify tls_name=backend.test tls_trusted_certificate={other}",
@@ -385,11 +400,17 @@ def test_graceful_stop_during_a_handshake(portico, pki, tls_backends):
     assert b.handshakes == []
 
 
-def test_an_answer_that_is_not_tls(portico, pki, tls_backends):
-    b = tls_backends(pki.server, mode="garbage")
+@pytest.mark.parametrize("mode, reason", [
+    # OpenSSL 3.0 says "wrong version number"
+    ("garbage", r"TLS handshake failed \(SSL: [^)]+\)$"),
+    ("close", r"connection closed in TLS handshake$"),
+])
+def test_an_answer_that_is_not_tls(portico, pki, tls_backends, mode,
+                                   reason):
+    b = tls_backends(pki.server, mode=mode)
     srv = start(portico, b, "health_check interval=300ms tls;")
-    srv.wait_log(unhealthy_line(b) + r"TLS handshake failed \(SSL: ",
-                 IO_TIMEOUT)
+    srv.wait_log("(?m)" + unhealthy_line(b) + reason, IO_TIMEOUT)
+    srv.wait_log("(?m)" + failed_line(b) + reason, IO_TIMEOUT)
     assert "[error]" not in srv.error_log()
 
 
