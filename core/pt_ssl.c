@@ -24,6 +24,13 @@ int  pt_ssl_index = -1;
 
 static void pt_ssl_error_text(char *buf, size_t size, const char *fmt,
     va_list args);
+static void pt_ssl_error_string(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void pt_ssl_handshake_failure(pt_connection_t *c, int sslerr,
+    pt_err_t err);
+static pt_int_t pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols);
+static pt_int_t pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl,
+    pt_str_t *file, pt_int_t depth);
 static int pt_ssl_verify_callback(int ok, X509_STORE_CTX *x509_store);
 static int pt_ssl_certificate_status(SSL *ssl_conn, void *data);
 static int pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
@@ -91,6 +98,18 @@ pt_ssl_error_text(char *buf, size_t size, const char *fmt, va_list args)
     }
 
     buf[len] = '\0';
+}
+
+
+/* fmt and OpenSSL's queued errors into buf, without logging them */
+static void
+pt_ssl_error_string(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    pt_ssl_error_text(buf, size, fmt, args);
+    va_end(args);
 }
 
 
@@ -1454,6 +1473,61 @@ pt_ssl_create_connection(pt_ssl_t *ssl, pt_connection_t *c)
 }
 
 
+/*
+ * Why the handshake of c failed, in c->ssl->error, for a caller that
+ * tells it its own way: a certificate that did not pass verification, the
+ * peer's close, or OpenSSL's errors (the queue is emptied).
+ */
+static void
+pt_ssl_handshake_failure(pt_connection_t *c, int sslerr, pt_err_t err)
+{
+    int                   n;
+    long                  v;
+    char                  buf[PT_MAX_CONF_ERRSTR];
+    size_t                len;
+    pt_ssl_connection_t  *sc;
+
+    sc = c->ssl;
+    v = X509_V_OK;
+
+    if (SSL_get_verify_mode(sc->connection) & SSL_VERIFY_PEER) {
+        v = SSL_get_verify_result(sc->connection);
+    }
+
+    if (v != X509_V_OK) {
+        ERR_clear_error();
+        n = snprintf(buf, sizeof(buf), "certificate verify failed: %s",
+                     X509_verify_cert_error_string(v));
+
+    } else if (sslerr == SSL_ERROR_ZERO_RETURN
+               || (sslerr == SSL_ERROR_SYSCALL && err == 0
+                   && ERR_peek_error() == 0))
+    {
+        ERR_clear_error();
+        n = snprintf(buf, sizeof(buf), "connection closed in TLS handshake");
+
+    } else {
+        pt_ssl_error_string(buf, sizeof(buf), "TLS handshake failed");
+        n = (int) strlen(buf);
+
+        if (err) {
+            len = (size_t) n;
+            n += snprintf(buf + len, sizeof(buf) - len, " (%d: %s)",
+                          (int) err, strerror(err));
+        }
+    }
+
+    len = (n < 0) ? 0 : pt_min((size_t) n, sizeof(buf) - 1);
+
+    sc->error = pt_pnalloc(c->pool, len + 1);
+
+    if (sc->error) {
+        pt_memcpy(sc->error, buf, len);
+        sc->error[len] = '\0';
+    }
+}
+
+
 static void
 pt_ssl_handshake_handler(pt_event_t *ev)
 {
@@ -1524,6 +1598,11 @@ pt_ssl_handshake(pt_connection_t *c)
     c->read->error = 1;
     c->write->error = 1;
     sc->no_wait_shutdown = 1;
+
+    if (sc->quiet) {
+        pt_ssl_handshake_failure(c, sslerr, err);
+        return PT_ERROR;
+    }
 
     if (sslerr == SSL_ERROR_ZERO_RETURN || (sslerr == SSL_ERROR_SYSCALL
                                             && err == 0))
@@ -1805,7 +1884,7 @@ pt_ssl_shutdown(pt_connection_t *c)
  * A client context, for TLS to upstream servers: protocols, and when
  * verification is asked for, the trusted certificates and the depth.
  */
-pt_int_t
+static pt_int_t
 pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols)
 {
     int  min, max;
@@ -1847,7 +1926,7 @@ pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols)
 }
 
 
-pt_int_t
+static pt_int_t
 pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file,
     pt_int_t depth)
 {
@@ -1859,8 +1938,8 @@ pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file,
     if (file->len == 0) {
         /* the system's store */
         if (SSL_CTX_set_default_verify_paths(ssl->ctx) != 1) {
-            pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
-                         "SSL_CTX_set_default_verify_paths() failed");
+            pt_ssl_conf_error(cf, "SSL_CTX_set_default_verify_paths() "
+                              "failed");
             return PT_ERROR;
         }
 
@@ -1876,13 +1955,63 @@ pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file,
     if (SSL_CTX_load_verify_locations(ssl->ctx, (char *) name.data, NULL)
         != 1)
     {
-        pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
-                     "cannot load trusted certificates \"%s\"",
-                     (char *) name.data);
+        pt_ssl_conf_error(cf, "cannot load trusted certificates \"%s\"",
+                          (char *) name.data);
         return PT_ERROR;
     }
 
     ERR_clear_error();
+
+    return PT_OK;
+}
+
+
+pt_int_t
+pt_ssl_client_context(pt_conf_t *cf, pt_ssl_t *ssl, pt_ssl_client_conf_t *scc)
+{
+    pt_pool_cleanup_t  *cln;
+
+    if (pt_ssl_init(cf->log) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    ssl->log = cf->log;
+
+    if (pt_ssl_create_client(ssl, scc->protocols) != PT_OK) {
+        return PT_ERROR;
+    }
+
+    cln = pt_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        SSL_CTX_free(ssl->ctx);
+        ssl->ctx = NULL;
+        return PT_ERROR;
+    }
+
+    cln->handler = pt_ssl_cleanup_ctx;
+    cln->data = ssl;
+
+    if (SSL_CTX_set_cipher_list(ssl->ctx, (char *) scc->ciphers.data) != 1) {
+        pt_ssl_conf_error(cf, "SSL_CTX_set_cipher_list(\"%s\") failed",
+                          (char *) scc->ciphers.data);
+        return PT_ERROR;
+    }
+
+    if (scc->verify
+        && pt_ssl_trusted_certificate(cf, ssl, &scc->trusted_certificate,
+                                      scc->verify_depth) != PT_OK)
+    {
+        return PT_ERROR;
+    }
+
+    if (scc->certificate.len
+        && (pt_ssl_certificate(cf, ssl, &scc->certificate) != PT_OK
+            || pt_ssl_certificate_key(cf, ssl, &scc->certificate,
+                                      &scc->certificate_key, NULL)
+               != PT_OK))
+    {
+        return PT_ERROR;
+    }
 
     return PT_OK;
 }

@@ -38,9 +38,24 @@ typedef struct {
     SSL_CTX                *session_ctx;    /* before SNI: its caches and
                                                ticket keys serve */
     pt_connection_handler_pt  handler;     /* after the handshake */
+    char                   *error;          /* quiet: why the handshake
+                                               failed, or NULL */
     unsigned                handshaked:1;
     unsigned                no_wait_shutdown:1;
+    unsigned                quiet:1;        /* a failed handshake is told
+                                               in error, not logged */
 } pt_ssl_connection_t;
+
+/* What a client context (TLS to upstream servers) is made of. */
+typedef struct {
+    pt_uint_t         protocols;    /* PT_SSL_TLSv1... */
+    pt_str_t          ciphers;      /* NUL-terminated */
+    pt_uint_t         verify;       /* check the server's certificate */
+    pt_int_t          verify_depth;
+    pt_str_t          trusted_certificate;  /* empty: the system's store */
+    pt_str_t          certificate;  /* the client's, or empty */
+    pt_str_t          certificate_key;
+} pt_ssl_client_conf_t;
 
 #define PT_SSL_TLSv1     0x0002
 #define PT_SSL_TLSv1_1   0x0004
@@ -102,13 +117,21 @@ pt_uint_t pt_ssl_verify_error_optional(long n);
 
 pt_int_t pt_ssl_create_connection(pt_ssl_t *ssl, pt_connection_t *c);
 
-/* TLS to upstream servers */
-pt_int_t pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols);
-pt_int_t pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl,
-    pt_str_t *file, pt_int_t depth);
+/*
+ * TLS to upstream servers. A client context from scc, made at
+ * configuration time and freed with cf's cycle: the files are read now,
+ * and one that does not load is an [emerg] at cf's current FILE:LINE
+ * (PT_ERROR then). The caller checks that a certificate has its key.
+ */
+pt_int_t pt_ssl_client_context(pt_conf_t *cf, pt_ssl_t *ssl,
+    pt_ssl_client_conf_t *scc);
 pt_int_t pt_ssl_create_client_connection(pt_ssl_t *ssl, pt_connection_t *c,
     pt_str_t *name, pt_uint_t server_name, SSL_SESSION *session);
-/* PT_OK when done, PT_AGAIN (events armed; c->ssl->handler is called), PT_ERROR. */
+/*
+ * PT_OK when done, PT_AGAIN (events armed; c->ssl->handler is called),
+ * PT_ERROR. A failure is logged, or with c->ssl->quiet described in
+ * c->ssl->error (from c's pool) for the caller to tell.
+ */
 pt_int_t pt_ssl_handshake(pt_connection_t *c);
 ssize_t pt_ssl_recv(pt_connection_t *c, u_char *buf, size_t size);
 ssize_t pt_ssl_write(pt_connection_t *c, u_char *data, size_t size);

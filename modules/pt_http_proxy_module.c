@@ -2404,60 +2404,25 @@ pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 static pt_int_t
 pt_http_proxy_set_ssl(pt_conf_t *cf, pt_http_proxy_loc_conf_t *conf)
 {
-    pt_pool_cleanup_t  *cln;
+    pt_ssl_client_conf_t  scc;
 
-    if (pt_ssl_init(cf->log) != PT_OK) {
+    if (conf->ssl_certificate.len && conf->ssl_certificate_key.len == 0) {
+        pt_conf_error(cf, "no \"proxy_ssl_certificate_key\" is defined "
+                      "for certificate \"%.*s\"",
+                      PT_STR_ARG(conf->ssl_certificate));
         return PT_ERROR;
     }
 
-    conf->ssl.log = cf->log;
+    scc.protocols = conf->ssl_protocols;
+    scc.ciphers = conf->ssl_ciphers;
+    scc.verify = conf->ssl_verify;
+    scc.verify_depth = conf->ssl_verify_depth;
+    scc.trusted_certificate = conf->ssl_trusted_certificate;
+    scc.certificate = conf->ssl_certificate;
+    scc.certificate_key = conf->ssl_certificate_key;
 
-    if (pt_ssl_create_client(&conf->ssl, conf->ssl_protocols) != PT_OK) {
+    if (pt_ssl_client_context(cf, &conf->ssl, &scc) != PT_OK) {
         return PT_ERROR;
-    }
-
-    cln = pt_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        SSL_CTX_free(conf->ssl.ctx);
-        return PT_ERROR;
-    }
-
-    cln->handler = pt_ssl_cleanup_ctx;
-    cln->data = &conf->ssl;
-
-    if (SSL_CTX_set_cipher_list(conf->ssl.ctx,
-                                (char *) conf->ssl_ciphers.data) != 1)
-    {
-        pt_ssl_error(PT_LOG_EMERG, cf->log, 0,
-                     "SSL_CTX_set_cipher_list(\"%s\") failed",
-                     (char *) conf->ssl_ciphers.data);
-        return PT_ERROR;
-    }
-
-    if (conf->ssl_verify
-        && pt_ssl_trusted_certificate(cf, &conf->ssl,
-                                      &conf->ssl_trusted_certificate,
-                                      conf->ssl_verify_depth) != PT_OK)
-    {
-        return PT_ERROR;
-    }
-
-    if (conf->ssl_certificate.len) {
-        if (conf->ssl_certificate_key.len == 0) {
-            pt_conf_error(cf, "no \"proxy_ssl_certificate_key\" is defined "
-                          "for certificate \"%.*s\"",
-                          PT_STR_ARG(conf->ssl_certificate));
-            return PT_ERROR;
-        }
-
-        if (pt_ssl_certificate(cf, &conf->ssl, &conf->ssl_certificate)
-            != PT_OK
-            || pt_ssl_certificate_key(cf, &conf->ssl, &conf->ssl_certificate,
-                                      &conf->ssl_certificate_key, NULL)
-               != PT_OK)
-        {
-            return PT_ERROR;
-        }
     }
 
     conf->upstream.ssl = &conf->ssl;

@@ -39,9 +39,10 @@
 /* the state of one check */
 #define PT_HTTP_UPSTREAM_HC_IDLE        0
 #define PT_HTTP_UPSTREAM_HC_CONNECT     1
-#define PT_HTTP_UPSTREAM_HC_SEND        2
-#define PT_HTTP_UPSTREAM_HC_HEAD        3
-#define PT_HTTP_UPSTREAM_HC_READ_BODY   4
+#define PT_HTTP_UPSTREAM_HC_HANDSHAKE   2       /* tls */
+#define PT_HTTP_UPSTREAM_HC_SEND        3
+#define PT_HTTP_UPSTREAM_HC_HEAD        4
+#define PT_HTTP_UPSTREAM_HC_READ_BODY   5
 
 /* how a check ended */
 #define PT_HTTP_UPSTREAM_HC_PASSED      0
@@ -83,6 +84,9 @@ typedef struct {
     pt_str_t                      match_name;
     pt_http_upstream_hc_match_t  *match;
     pt_str_t                      request;      /* the bytes sent */
+    pt_ssl_t                     *ssl;          /* tls: the context */
+    pt_str_t                      tls_name;     /* the verified name */
+    pt_uint_t                     tls_sni;      /* tls_name goes in SNI */
     u_char                       *file_name;
     pt_uint_t                     line;
 } pt_http_upstream_hc_conf_t;
@@ -126,6 +130,8 @@ typedef struct {
     const char                   *reason;       /* why it failed */
     pt_http_upstream_hc_test_t   *test;         /* the header test that
                                                    failed */
+    SSL_SESSION                  *session;      /* tls: the last one, to
+                                                   resume */
 } pt_http_upstream_hc_peer_t;
 
 
@@ -143,6 +149,8 @@ static void pt_http_upstream_hc_exit_process(pt_cycle_t *cycle);
 static void pt_http_upstream_hc_timer_handler(pt_event_t *ev);
 static void pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_handler(pt_event_t *ev);
+static void pt_http_upstream_hc_connected(pt_http_upstream_hc_peer_t *p);
+static void pt_http_upstream_hc_ssl_handshaked(pt_connection_t *c);
 static void pt_http_upstream_hc_send(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_read(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_finish(pt_http_upstream_hc_peer_t *p,
@@ -260,15 +268,113 @@ pt_http_upstream_hc_number(pt_str_t *v, size_t skip, pt_int_t low,
 
 
 /*
+ * A name for tls_name=: a host name or an IP address, which is verified
+ * as such and, as RFC 6066 wants, not sent in SNI.
+ */
+static pt_int_t
+pt_http_upstream_hc_tls_name(pt_http_upstream_hc_conf_t *hc, pt_str_t *v,
+    size_t skip)
+{
+    u_char           *p;
+    char              text[256];
+    struct in6_addr   addr;
+
+    hc->tls_name.data = v->data + skip;
+    hc->tls_name.len = v->len - skip;
+
+    if (hc->tls_name.len == 0 || hc->tls_name.len >= sizeof(text)) {
+        return PT_ERROR;
+    }
+
+    for (p = hc->tls_name.data; p < hc->tls_name.data + hc->tls_name.len;
+         p++)
+    {
+        if (!(*p >= '0' && *p <= '9') && !((*p | 0x20) >= 'a'
+                                           && (*p | 0x20) <= 'z')
+            && *p != '.' && *p != '-' && *p != '_' && *p != ':')
+        {
+            return PT_ERROR;
+        }
+    }
+
+    pt_memcpy(text, hc->tls_name.data, hc->tls_name.len);
+    text[hc->tls_name.len] = '\0';
+
+    hc->tls_sni = inet_pton(AF_INET, text, &addr) != 1
+                  && inet_pton(AF_INET6, text, &addr) != 1;
+
+    return PT_OK;
+}
+
+
+/*
+ * The TLS parameters hang together: each needs "tls", the trusted
+ * certificates and the depth need "tls_verify", a certificate its key.
+ * Then the context is made, once for all the checks of the group.
+ */
+static char *
+pt_http_upstream_hc_tls(pt_conf_t *cf, pt_http_upstream_hc_conf_t *hc,
+    pt_uint_t tls, pt_str_t *tls_param, pt_str_t *verify_param,
+    pt_ssl_client_conf_t *scc)
+{
+    if (!tls) {
+        if (tls_param) {
+            pt_conf_error(cf, "parameter \"%.*s\" requires \"tls\"",
+                          PT_STR_ARG(*tls_param));
+            return PT_CONF_ERROR;
+        }
+        return PT_CONF_OK;
+    }
+
+    if (verify_param && !scc->verify) {
+        pt_conf_error(cf, "parameter \"%.*s\" requires \"tls_verify\"",
+                      PT_STR_ARG(*verify_param));
+        return PT_CONF_ERROR;
+    }
+
+    if ((scc->certificate.len == 0) != (scc->certificate_key.len == 0)) {
+        pt_conf_error(cf, "\"tls_certificate\" and \"tls_certificate_key\" "
+                      "go together");
+        return PT_CONF_ERROR;
+    }
+
+    hc->ssl = pt_pcalloc(cf->pool, sizeof(pt_ssl_t));
+    if (hc->ssl == NULL) {
+        return PT_CONF_ERROR;
+    }
+
+    if (pt_ssl_client_context(cf, hc->ssl, scc) != PT_OK) {
+        return PT_CONF_ERROR;
+    }
+
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /*
+     * Many servers close without close_notify. OpenSSL takes that for an
+     * error, which spoils the session that was to be resumed next time;
+     * as over plain HTTP, the answer's own framing tells whether it is
+     * complete.
+     */
+    SSL_CTX_set_options(hc->ssl->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+
+    return PT_CONF_OK;
+}
+
+
+/*
  * health_check [interval=T] [jitter=T] [fails=N] [passes=N] [uri=PATH]
- *              [port=N] [match=NAME] [timeout=T]
+ *              [port=N] [match=NAME] [timeout=T] [tls] [tls_name=NAME]
+ *              [tls_verify] [tls_verify_depth=N]
+ *              [tls_trusted_certificate=FILE] [tls_certificate=FILE]
+ *              [tls_certificate_key=FILE]
  */
 static char *
 pt_http_upstream_health_check(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
     u_char                            *p;
-    pt_str_t                          *value, *v;
-    pt_uint_t                          i, n, timeout_set;
+    pt_str_t                          *value, *v, *tls_param, *verify_param;
+    pt_uint_t                          i, n, timeout_set, tls;
+    pt_ssl_client_conf_t               scc;
     pt_http_upstream_hc_conf_t        *hc, **hcp;
     pt_http_upstream_srv_conf_t       *us;
     pt_http_upstream_hc_main_conf_t   *hmcf;
@@ -302,7 +408,20 @@ pt_http_upstream_health_check(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     hc->file_name = cf->conf_file->name.data;
     hc->line = cf->conf_file->line;
 
+    /* the name proxy_ssl_name has by default: the group's; no SNI */
+    hc->tls_name = us->host;
+    hc->tls_sni = 0;
+
+    /* the defaults of proxy_ssl_* */
+    pt_memzero(&scc, sizeof(pt_ssl_client_conf_t));
+    scc.protocols = PT_SSL_TLSv1_2 | PT_SSL_TLSv1_3;
+    pt_str_set(&scc.ciphers, "DEFAULT");
+    scc.verify_depth = 1;
+
     timeout_set = 0;
+    tls = 0;
+    tls_param = NULL;
+    verify_param = NULL;
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -385,11 +504,77 @@ pt_http_upstream_health_check(pt_conf_t *cf, pt_command_t *cmd, void *conf)
             continue;
         }
 
+        if (pt_str_eq_lit(v, "tls")) {
+            tls = 1;
+            continue;
+        }
+
+        if (v->len < 4 || pt_strncmp(v->data, "tls_", 4) != 0) {
+            goto invalid;
+        }
+
+        /* the parameters of TLS */
+
+        if (tls_param == NULL) {
+            tls_param = v;
+        }
+
+        if (pt_str_eq_lit(v, "tls_verify")) {
+            scc.verify = 1;
+            continue;
+        }
+
+        if (v->len > 9 && pt_strncmp(v->data, "tls_name=", 9) == 0) {
+            if (pt_http_upstream_hc_tls_name(hc, v, 9) != PT_OK) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (v->len > 17 && pt_strncmp(v->data, "tls_verify_depth=", 17) == 0)
+        {
+            if (pt_http_upstream_hc_number(v, 17, 0, 100, &n) != PT_OK) {
+                goto invalid;
+            }
+            scc.verify_depth = (pt_int_t) n;
+            verify_param = v;
+            continue;
+        }
+
+        if (v->len > 24
+            && pt_strncmp(v->data, "tls_trusted_certificate=", 24) == 0)
+        {
+            scc.trusted_certificate.data = v->data + 24;
+            scc.trusted_certificate.len = v->len - 24;
+            verify_param = v;
+            continue;
+        }
+
+        if (v->len > 16 && pt_strncmp(v->data, "tls_certificate=", 16) == 0) {
+            scc.certificate.data = v->data + 16;
+            scc.certificate.len = v->len - 16;
+            continue;
+        }
+
+        if (v->len > 20
+            && pt_strncmp(v->data, "tls_certificate_key=", 20) == 0)
+        {
+            scc.certificate_key.data = v->data + 20;
+            scc.certificate_key.len = v->len - 20;
+            continue;
+        }
+
         goto invalid;
     }
 
     if (!timeout_set) {
         hc->timeout = pt_min(hc->timeout, hc->interval);
+    }
+
+    if (pt_http_upstream_hc_tls(cf, hc, tls, tls_param, verify_param, &scc)
+        != PT_CONF_OK)
+    {
+        return PT_CONF_ERROR;
     }
 
     hcp = pt_array_push(&hmcf->checks);
@@ -885,6 +1070,10 @@ static void
 pt_http_upstream_hc_close(pt_http_upstream_hc_peer_t *p)
 {
     if (p->connection) {
+        if (p->connection->ssl) {
+            (void) pt_ssl_shutdown(p->connection);
+        }
+
         pt_close_connection(p->connection);
         p->connection = NULL;
     }
@@ -922,6 +1111,11 @@ pt_http_upstream_hc_exit_process(pt_cycle_t *cycle)
 
         for (j = 0; j < a[i].nelts; j++) {
             pt_http_upstream_hc_close(&p[j]);
+
+            if (p[j].session) {
+                SSL_SESSION_free(p[j].session);
+                p[j].session = NULL;
+            }
         }
     }
 
@@ -967,7 +1161,9 @@ pt_http_upstream_hc_timer_handler(pt_event_t *ev)
 
     if (p->state != PT_HTTP_UPSTREAM_HC_IDLE) {
         pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_FAILED,
-                                   "timed out", ETIMEDOUT);
+                                   p->state == PT_HTTP_UPSTREAM_HC_HANDSHAKE
+                                   ? "timed out in TLS handshake"
+                                   : "timed out", ETIMEDOUT);
         return;
     }
 
@@ -1008,6 +1204,16 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
     skip = peer->unused || peer->down;
 
     if (!skip) {
+        if (p->session
+            && pt_cmp_sockaddr(&peer->sockaddr.sockaddr, peer->socklen,
+                               &p->sockaddr.sockaddr, p->socklen, 1)
+               != PT_OK)
+        {
+            /* a resolver moved the slot: another server's session */
+            SSL_SESSION_free(p->session);
+            p->session = NULL;
+        }
+
         p->sockaddr = peer->sockaddr;
         p->socklen = peer->socklen;
         p->name.len = pt_min(peer->name.len, PT_SOCKADDR_STRLEN);
@@ -1114,9 +1320,8 @@ pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p)
     }
 
     if (rc == 0) {
-        p->state = PT_HTTP_UPSTREAM_HC_SEND;
         c->write->ready = 1;
-        pt_http_upstream_hc_send(p);
+        pt_http_upstream_hc_connected(p);
     }
 
     return;
@@ -1167,7 +1372,8 @@ pt_http_upstream_hc_handler(pt_event_t *ev)
             return;         /* still connecting: the write event says */
         }
 
-        p->state = PT_HTTP_UPSTREAM_HC_SEND;
+        pt_http_upstream_hc_connected(p);
+        return;
     }
 
     if (p->state == PT_HTTP_UPSTREAM_HC_SEND) {
@@ -1180,6 +1386,93 @@ pt_http_upstream_hc_handler(pt_event_t *ev)
     if (!ev->write) {
         pt_http_upstream_hc_read(p);
     }
+}
+
+
+/* Connected: the request goes, after a TLS handshake with tls. */
+static void
+pt_http_upstream_hc_connected(pt_http_upstream_hc_peer_t *p)
+{
+    pt_int_t                     rc;
+    pt_connection_t             *c;
+    pt_ssl_connection_t         *sc;
+    pt_http_upstream_hc_conf_t  *hc;
+
+    c = p->connection;
+    hc = p->conf;
+
+    if (hc->ssl == NULL) {
+        p->state = PT_HTTP_UPSTREAM_HC_SEND;
+        pt_http_upstream_hc_send(p);
+        return;
+    }
+
+    p->state = PT_HTTP_UPSTREAM_HC_HANDSHAKE;
+
+    if (pt_ssl_create_client_connection(hc->ssl, c, &hc->tls_name,
+                                        hc->tls_sni, p->session) != PT_OK)
+    {
+        /* logged: our own trouble, no verdict on the server */
+        pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_ABORTED, NULL, 0);
+        return;
+    }
+
+    sc = c->ssl;
+    sc->quiet = 1;
+    sc->handler = pt_http_upstream_hc_ssl_handshaked;
+
+    /*
+     * The handshake's event handlers do not look at c->close: until it is
+     * over, the check is not closed to make room or at shutdown (its
+     * timeout still ends it), as a client's handshake is not.
+     */
+    pt_reusable_connection(c, 0);
+
+    rc = pt_ssl_handshake(c);
+
+    if (rc == PT_AGAIN) {
+        return;
+    }
+
+    pt_http_upstream_hc_ssl_handshaked(c);
+}
+
+
+static void
+pt_http_upstream_hc_ssl_handshaked(pt_connection_t *c)
+{
+    pt_ssl_connection_t         *sc;
+    pt_http_upstream_hc_peer_t  *p;
+
+    p = c->data;
+    sc = c->ssl;
+
+    if (!sc->handshaked) {
+        if (p->session) {
+            /* a server that fails may have lost it, or never had it */
+            SSL_SESSION_free(p->session);
+            p->session = NULL;
+        }
+
+        pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_FAILED,
+                                   sc->error ? sc->error
+                                             : "TLS handshake failed", 0);
+        return;
+    }
+
+    c->read->handler = pt_http_upstream_hc_handler;
+    c->write->handler = pt_http_upstream_hc_handler;
+
+    pt_reusable_connection(c, 1);
+
+    if (c->close || pt_exiting) {
+        /* closed to make room, or the worker is shutting down */
+        pt_http_upstream_hc_finish(p, PT_HTTP_UPSTREAM_HC_ABORTED, NULL, 0);
+        return;
+    }
+
+    p->state = PT_HTTP_UPSTREAM_HC_SEND;
+    pt_http_upstream_hc_send(p);
 }
 
 
@@ -1774,29 +2067,56 @@ static void
 pt_http_upstream_hc_finish(pt_http_upstream_hc_peer_t *p, pt_uint_t result,
     const char *reason, pt_err_t err)
 {
-    u_char                       text[160];
+    u_char                       text[PT_MAX_CONF_ERRSTR];
     pt_uint_t                    status;
+    SSL_SESSION                 *session;
+    pt_ssl_connection_t         *sc;
     pt_http_upstream_hc_test_t  *t;
 
     status = p->status_n;
     t = p->test;
 
+    /* into text: the reason may live in the check's pool */
+    if (reason && t) {
+        (void) snprintf((char *) text, sizeof(text),
+                        "test \"header %.*s\" failed (status %lu)",
+                        (int) pt_min(t->name.len, 64),
+                        (char *) t->name.data, (unsigned long) status);
+        reason = (char *) text;
+
+    } else if (reason && status && err == 0) {
+        (void) snprintf((char *) text, sizeof(text), "%s (status %lu)",
+                        reason, (unsigned long) status);
+        reason = (char *) text;
+
+    } else if (reason) {
+        (void) snprintf((char *) text, sizeof(text), "%s", reason);
+        reason = (char *) text;
+    }
+
+    /*
+     * The session to resume next time, once the answer is read: TLS 1.3
+     * tickets come after the handshake.
+     */
+    sc = p->connection ? p->connection->ssl : NULL;
+
+    if (sc && sc->handshaked && result != PT_HTTP_UPSTREAM_HC_ABORTED) {
+        session = SSL_get1_session(sc->connection);
+
+        if (session && SSL_SESSION_is_resumable(session)) {
+            if (p->session) {
+                SSL_SESSION_free(p->session);
+            }
+            p->session = session;
+
+        } else if (session) {
+            SSL_SESSION_free(session);
+        }
+    }
+
     pt_http_upstream_hc_close(p);
 
     if (result != PT_HTTP_UPSTREAM_HC_ABORTED) {
-        if (reason && t) {
-            (void) snprintf((char *) text, sizeof(text),
-                            "test \"header %.*s\" failed (status %lu)",
-                            (int) pt_min(t->name.len, 64),
-                            (char *) t->name.data, (unsigned long) status);
-            reason = (char *) text;
-
-        } else if (reason && status && err == 0) {
-            (void) snprintf((char *) text, sizeof(text), "%s (status %lu)",
-                            reason, (unsigned long) status);
-            reason = (char *) text;
-        }
-
         pt_http_upstream_hc_book(p, result, reason ? reason : "", err);
     }
 
