@@ -853,6 +853,55 @@ pt_conf_set_str_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 }
 
 
+void
+pt_conf_arg_here(pt_conf_t *cf, pt_conf_arg_t *arg)
+{
+    pt_str_t  *value;
+
+    value = cf->args->elts;
+
+    arg->value = value[1];
+
+    if (cf->conf_file) {
+        arg->file = cf->conf_file->name;
+        arg->line = cf->conf_file->line;
+    }
+}
+
+
+char *
+pt_conf_set_arg_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
+{
+    pt_conf_arg_t  *arg;
+
+    arg = (pt_conf_arg_t *) ((char *) conf + cmd->offset);
+
+    if (arg->value.data) {
+        return "is duplicate";
+    }
+
+    pt_conf_arg_here(cf, arg);
+
+    return PT_CONF_OK;
+}
+
+
+void
+pt_conf_arg_at(pt_conf_t *cf, pt_conf_arg_t *arg, pt_conf_file_t *where)
+{
+    if (arg->line == 0) {
+        return;
+    }
+
+    pt_memzero(where, sizeof(pt_conf_file_t));
+
+    where->name = arg->file;
+    where->line = arg->line;
+
+    cf->conf_file = where;
+}
+
+
 char *
 pt_conf_set_str_array_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {

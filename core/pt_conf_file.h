@@ -135,6 +135,18 @@ typedef struct {
 char *pt_conf_check_num_bounds(pt_conf_t *cf, void *post, void *data);
 
 /*
+ * A directive's argument and where the directive is. What it names may be
+ * read only once the whole configuration is in (when a server's or a
+ * location's settings are merged), and an error found then must still
+ * point at the directive.
+ */
+typedef struct {
+    pt_str_t     value;         /* as written; data NULL: not set */
+    pt_str_t     file;          /* the directive's; empty: the command line */
+    pt_uint_t    line;          /* 0: not from a directive */
+} pt_conf_arg_t;
+
+/*
  * Parses filename (or, when filename is NULL, the block that follows in the
  * current file) and dispatches every directive. On error it has already
  * logged "[emerg] ... in FILE:LINE" and returns PT_CONF_ERROR.
@@ -155,6 +167,15 @@ pt_open_file_t *pt_conf_open_file(pt_cycle_t *cycle, pt_str_t *name);
 
 char *pt_conf_set_flag_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
 char *pt_conf_set_str_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
+/* A pt_conf_arg_t: the directive's first argument and where it is. */
+char *pt_conf_set_arg_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
+void pt_conf_arg_here(pt_conf_t *cf, pt_conf_arg_t *arg);
+/*
+ * Points cf at arg's directive for pt_conf_error(), through where (which
+ * must live as long as cf points at it); not when arg is not from one.
+ * The caller puts cf->conf_file back.
+ */
+void pt_conf_arg_at(pt_conf_t *cf, pt_conf_arg_t *arg, pt_conf_file_t *where);
 char *pt_conf_set_str_array_slot(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 char *pt_conf_set_keyval_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
@@ -225,6 +246,17 @@ char *pt_conf_set_bitmask_slot(pt_conf_t *cf, pt_command_t *cmd, void *conf);
         } else {                                                             \
             conf.len = sizeof(default) - 1;                                  \
             conf.data = (u_char *) default;                                  \
+        }                                                                    \
+    }
+
+/* a pt_conf_arg_t: the parent's with its place, or a default from none */
+#define pt_conf_merge_arg_value(conf, prev, default)                         \
+    if (conf.value.data == NULL) {                                           \
+        if (prev.value.data) {                                               \
+            conf = prev;                                                     \
+        } else {                                                             \
+            conf.value.len = sizeof(default) - 1;                            \
+            conf.value.data = (u_char *) default;                            \
         }                                                                    \
     }
 

@@ -1969,7 +1969,9 @@ pt_ssl_trusted_certificate(pt_conf_t *cf, pt_ssl_t *ssl, pt_str_t *file,
 pt_int_t
 pt_ssl_client_context(pt_conf_t *cf, pt_ssl_t *ssl, pt_ssl_client_conf_t *scc)
 {
-    pt_pool_cleanup_t  *cln;
+    pt_int_t             rc;
+    pt_conf_file_t       where, *saved;
+    pt_pool_cleanup_t   *cln;
 
     if (pt_ssl_init(cf->log) != PT_OK) {
         return PT_ERROR;
@@ -1991,29 +1993,60 @@ pt_ssl_client_context(pt_conf_t *cf, pt_ssl_t *ssl, pt_ssl_client_conf_t *scc)
     cln->handler = pt_ssl_cleanup_ctx;
     cln->data = ssl;
 
-    if (SSL_CTX_set_cipher_list(ssl->ctx, (char *) scc->ciphers.data) != 1) {
+    saved = cf->conf_file;
+    rc = PT_ERROR;
+
+    pt_conf_arg_at(cf, &scc->ciphers, &where);
+
+    if (SSL_CTX_set_cipher_list(ssl->ctx, (char *) scc->ciphers.value.data)
+        != 1)
+    {
         pt_ssl_conf_error(cf, "SSL_CTX_set_cipher_list(\"%s\") failed",
-                          (char *) scc->ciphers.data);
-        return PT_ERROR;
+                          (char *) scc->ciphers.value.data);
+        goto done;
     }
 
-    if (scc->verify
-        && pt_ssl_trusted_certificate(cf, ssl, &scc->trusted_certificate,
-                                      scc->verify_depth) != PT_OK)
-    {
-        return PT_ERROR;
+    cf->conf_file = saved;
+
+    if (scc->verify) {
+        pt_conf_arg_at(cf, &scc->trusted_certificate, &where);
+
+        if (pt_ssl_trusted_certificate(cf, ssl,
+                                       &scc->trusted_certificate.value,
+                                       scc->verify_depth) != PT_OK)
+        {
+            goto done;
+        }
+
+        cf->conf_file = saved;
     }
 
-    if (scc->certificate.len
-        && (pt_ssl_certificate(cf, ssl, &scc->certificate) != PT_OK
-            || pt_ssl_certificate_key(cf, ssl, &scc->certificate,
-                                      &scc->certificate_key, NULL)
-               != PT_OK))
-    {
-        return PT_ERROR;
+    if (scc->certificate.value.len) {
+        pt_conf_arg_at(cf, &scc->certificate, &where);
+
+        if (pt_ssl_certificate(cf, ssl, &scc->certificate.value) != PT_OK) {
+            goto done;
+        }
+
+        /* a key that does not match is the key's fault: its line */
+        cf->conf_file = saved;
+        pt_conf_arg_at(cf, &scc->certificate_key, &where);
+
+        if (pt_ssl_certificate_key(cf, ssl, &scc->certificate.value,
+                                   &scc->certificate_key.value, NULL)
+            != PT_OK)
+        {
+            goto done;
+        }
     }
 
-    return PT_OK;
+    rc = PT_OK;
+
+done:
+
+    cf->conf_file = saved;
+
+    return rc;
 }
 
 

@@ -46,15 +46,19 @@ typedef struct {
                                                in error, not logged */
 } pt_ssl_connection_t;
 
-/* What a client context (TLS to upstream servers) is made of. */
+/*
+ * What a client context (TLS to upstream servers) is made of; an error in
+ * one of the arguments is told at its directive, or where cf is when it
+ * comes from none.
+ */
 typedef struct {
     pt_uint_t         protocols;    /* PT_SSL_TLSv1... */
-    pt_str_t          ciphers;      /* NUL-terminated */
+    pt_conf_arg_t     ciphers;      /* NUL-terminated */
     pt_uint_t         verify;       /* check the server's certificate */
     pt_int_t          verify_depth;
-    pt_str_t          trusted_certificate;  /* empty: the system's store */
-    pt_str_t          certificate;  /* the client's, or empty */
-    pt_str_t          certificate_key;
+    pt_conf_arg_t     trusted_certificate;  /* empty: the system's store */
+    pt_conf_arg_t     certificate;  /* the client's, or empty */
+    pt_conf_arg_t     certificate_key;
 } pt_ssl_client_conf_t;
 
 #define PT_SSL_TLSv1     0x0002

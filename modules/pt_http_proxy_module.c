@@ -93,12 +93,12 @@ typedef struct {
     unsigned                   https:1;
     pt_ssl_t                   ssl;
     pt_uint_t                  ssl_protocols;
-    pt_str_t                   ssl_ciphers;
+    pt_conf_arg_t              ssl_ciphers;
     pt_flag_t                  ssl_verify;
     pt_int_t                   ssl_verify_depth;
-    pt_str_t                   ssl_trusted_certificate;
-    pt_str_t                   ssl_certificate;
-    pt_str_t                   ssl_certificate_key;
+    pt_conf_arg_t              ssl_trusted_certificate;
+    pt_conf_arg_t              ssl_certificate;
+    pt_conf_arg_t              ssl_certificate_key;
 } pt_http_proxy_loc_conf_t;
 
 
@@ -363,7 +363,7 @@ static pt_command_t  pt_http_proxy_commands[] = {
 
     { pt_string("proxy_ssl_ciphers"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_str_slot,
+      pt_conf_set_arg_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, ssl_ciphers),
       NULL },
@@ -384,21 +384,21 @@ static pt_command_t  pt_http_proxy_commands[] = {
 
     { pt_string("proxy_ssl_trusted_certificate"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_str_slot,
+      pt_conf_set_arg_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, ssl_trusted_certificate),
       NULL },
 
     { pt_string("proxy_ssl_certificate"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_str_slot,
+      pt_conf_set_arg_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, ssl_certificate),
       NULL },
 
     { pt_string("proxy_ssl_certificate_key"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_TAKE1,
-      pt_conf_set_str_slot,
+      pt_conf_set_arg_slot,
       PT_HTTP_LOC_CONF_OFFSET,
       offsetof(pt_http_proxy_loc_conf_t, ssl_certificate_key),
       NULL },
@@ -2029,13 +2029,13 @@ pt_http_proxy_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_bitmask_value(conf->ssl_protocols, prev->ssl_protocols,
                                 (PT_CONF_BITMASK_SET | PT_SSL_TLSv1_2
                                  | PT_SSL_TLSv1_3));
-    pt_conf_merge_str_value(conf->ssl_ciphers, prev->ssl_ciphers, "DEFAULT");
+    pt_conf_merge_arg_value(conf->ssl_ciphers, prev->ssl_ciphers, "DEFAULT");
     pt_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 0);
     pt_conf_merge_value(conf->ssl_verify_depth, prev->ssl_verify_depth, 1);
-    pt_conf_merge_str_value(conf->ssl_trusted_certificate,
+    pt_conf_merge_arg_value(conf->ssl_trusted_certificate,
                             prev->ssl_trusted_certificate, "");
-    pt_conf_merge_str_value(conf->ssl_certificate, prev->ssl_certificate, "");
-    pt_conf_merge_str_value(conf->ssl_certificate_key,
+    pt_conf_merge_arg_value(conf->ssl_certificate, prev->ssl_certificate, "");
+    pt_conf_merge_arg_value(conf->ssl_certificate_key,
                             prev->ssl_certificate_key, "");
     pt_conf_merge_value(conf->upstream.ssl_server_name,
                         prev->upstream.ssl_server_name, 0);
@@ -2404,12 +2404,18 @@ pt_http_proxy_hide_header(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 static pt_int_t
 pt_http_proxy_set_ssl(pt_conf_t *cf, pt_http_proxy_loc_conf_t *conf)
 {
+    pt_conf_file_t        where, *saved;
     pt_ssl_client_conf_t  scc;
 
-    if (conf->ssl_certificate.len && conf->ssl_certificate_key.len == 0) {
+    if (conf->ssl_certificate.value.len
+        && conf->ssl_certificate_key.value.len == 0)
+    {
+        saved = cf->conf_file;
+        pt_conf_arg_at(cf, &conf->ssl_certificate, &where);
         pt_conf_error(cf, "no \"proxy_ssl_certificate_key\" is defined "
                       "for certificate \"%.*s\"",
-                      PT_STR_ARG(conf->ssl_certificate));
+                      PT_STR_ARG(conf->ssl_certificate.value));
+        cf->conf_file = saved;
         return PT_ERROR;
     }
 

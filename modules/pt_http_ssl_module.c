@@ -23,19 +23,12 @@
 #define PT_HTTP_SSL_VERIFY_OPTIONAL_NO_CA  3
 
 
-/* A file named by a directive, with where the directive is, for errors. */
-typedef struct {
-    pt_str_t        name;               /* as written */
-    pt_str_t        conf_file;
-    pt_uint_t       line;
-} pt_http_ssl_file_t;
-
 typedef struct {
     pt_ssl_t            ssl;
 
-    pt_array_t         *certificates;       /* of pt_http_ssl_file_t */
-    pt_array_t         *certificate_keys;   /* of pt_http_ssl_file_t */
-    pt_http_ssl_file_t  password_file;
+    pt_array_t         *certificates;       /* of pt_conf_arg_t */
+    pt_array_t         *certificate_keys;   /* of pt_conf_arg_t */
+    pt_conf_arg_t       password_file;
     pt_array_t         *conf_commands;      /* of pt_keyval_t */
 
     pt_uint_t           protocols;
@@ -45,17 +38,17 @@ typedef struct {
 
     pt_uint_t           verify;             /* PT_HTTP_SSL_VERIFY_* */
     pt_int_t            verify_depth;
-    pt_http_ssl_file_t  client_certificate;
-    pt_http_ssl_file_t  crl;
+    pt_conf_arg_t       client_certificate;
+    pt_conf_arg_t       crl;
 
     pt_int_t            builtin_session_cache;  /* PT_SSL_SCACHE_*, size */
     pt_shm_zone_t      *shm_zone;
     time_t              session_timeout;
     pt_flag_t           session_tickets;
-    pt_array_t         *session_ticket_keys;    /* of pt_http_ssl_file_t */
+    pt_array_t         *session_ticket_keys;    /* of pt_conf_arg_t */
 
     pt_flag_t           stapling;
-    pt_http_ssl_file_t  stapling_file;
+    pt_conf_arg_t       stapling_file;
 
     pt_msec_t           handshake_timeout;
 
@@ -71,8 +64,6 @@ static pt_int_t pt_http_ssl_init(pt_conf_t *cf);
 static pt_int_t pt_http_ssl_add_variables(pt_conf_t *cf);
 static void pt_http_ssl_start(pt_connection_t *c);
 static char *pt_http_ssl_conf_command(pt_conf_t *cf, pt_command_t *cmd,
-    void *conf);
-static char *pt_http_ssl_set_file(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
 static char *pt_http_ssl_add_file(pt_conf_t *cf, pt_command_t *cmd,
     void *conf);
@@ -121,7 +112,7 @@ static pt_command_t  pt_http_ssl_commands[] = {
 
     { pt_string("ssl_password_file"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_CONF_TAKE1,
-      pt_http_ssl_set_file,
+      pt_conf_set_arg_slot,
       PT_HTTP_SRV_CONF_OFFSET,
       offsetof(pt_http_ssl_srv_conf_t, password_file),
       NULL },
@@ -170,14 +161,14 @@ static pt_command_t  pt_http_ssl_commands[] = {
 
     { pt_string("ssl_client_certificate"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_CONF_TAKE1,
-      pt_http_ssl_set_file,
+      pt_conf_set_arg_slot,
       PT_HTTP_SRV_CONF_OFFSET,
       offsetof(pt_http_ssl_srv_conf_t, client_certificate),
       NULL },
 
     { pt_string("ssl_crl"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_CONF_TAKE1,
-      pt_http_ssl_set_file,
+      pt_conf_set_arg_slot,
       PT_HTTP_SRV_CONF_OFFSET,
       offsetof(pt_http_ssl_srv_conf_t, crl),
       NULL },
@@ -219,7 +210,7 @@ static pt_command_t  pt_http_ssl_commands[] = {
 
     { pt_string("ssl_stapling_file"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_CONF_TAKE1,
-      pt_http_ssl_set_file,
+      pt_conf_set_arg_slot,
       PT_HTTP_SRV_CONF_OFFSET,
       offsetof(pt_http_ssl_srv_conf_t, stapling_file),
       NULL },
@@ -499,7 +490,7 @@ pt_http_ssl_create_srv_conf(pt_conf_t *cf)
      * set by pcalloc:
      *     sscf->protocols = 0;
      *     sscf->shm_zone = NULL;
-     *     the pt_http_ssl_file_t and pt_str_t fields: empty
+     *     the pt_conf_arg_t and pt_str_t fields: empty
      */
 
     sscf->certificates = PT_CONF_UNSET_PTR;
@@ -524,49 +515,16 @@ pt_http_ssl_create_srv_conf(pt_conf_t *cf)
 }
 
 
-static void
-pt_http_ssl_file_here(pt_conf_t *cf, pt_http_ssl_file_t *f)
-{
-    pt_str_t  *value;
-
-    value = cf->args->elts;
-
-    f->name = value[1];
-
-    if (cf->conf_file) {
-        f->conf_file = cf->conf_file->name;
-        f->line = cf->conf_file->line;
-    }
-}
-
-
-static char *
-pt_http_ssl_set_file(pt_conf_t *cf, pt_command_t *cmd, void *conf)
-{
-    pt_http_ssl_file_t  *f;
-
-    f = (pt_http_ssl_file_t *) ((char *) conf + cmd->offset);
-
-    if (f->name.data) {
-        return "is duplicate";
-    }
-
-    pt_http_ssl_file_here(cf, f);
-
-    return PT_CONF_OK;
-}
-
-
 static char *
 pt_http_ssl_add_file(pt_conf_t *cf, pt_command_t *cmd, void *conf)
 {
     pt_array_t          **a;
-    pt_http_ssl_file_t   *f;
+    pt_conf_arg_t        *f;
 
     a = (pt_array_t **) ((char *) conf + cmd->offset);
 
     if (*a == PT_CONF_UNSET_PTR) {
-        *a = pt_array_create(cf->pool, 2, sizeof(pt_http_ssl_file_t));
+        *a = pt_array_create(cf->pool, 2, sizeof(pt_conf_arg_t));
         if (*a == NULL) {
             return PT_CONF_ERROR;
         }
@@ -577,8 +535,8 @@ pt_http_ssl_add_file(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         return PT_CONF_ERROR;
     }
 
-    pt_memzero(f, sizeof(pt_http_ssl_file_t));
-    pt_http_ssl_file_here(cf, f);
+    pt_memzero(f, sizeof(pt_conf_arg_t));
+    pt_conf_arg_here(cf, f);
 
     return PT_CONF_OK;
 }
@@ -749,19 +707,6 @@ pt_http_ssl_read_passwords(pt_conf_t *cf, pt_str_t *file, pt_array_t **out)
 }
 
 
-/* From here on cf's errors name the file and line of the directive of f. */
-static void
-pt_http_ssl_at(pt_conf_t *cf, pt_http_ssl_file_t *f, pt_conf_file_t *where)
-{
-    pt_memzero(where, sizeof(pt_conf_file_t));
-
-    where->name = f->conf_file;
-    where->line = f->line;
-
-    cf->conf_file = where;
-}
-
-
 /* The server's context: every file it names is read here, in the master. */
 static pt_int_t
 pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
@@ -774,7 +719,7 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
     SSL_CONF_CTX        *cctx;
     pt_conf_file_t       where, server;
     pt_pool_cleanup_t   *cln;
-    pt_http_ssl_file_t  *cert, *key, *tk;
+    pt_conf_arg_t       *cert, *key, *tk;
 
     /* errors about no single directive point at the server */
     pt_memzero(&server, sizeof(pt_conf_file_t));
@@ -786,14 +731,14 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
     if (conf->certificate_keys == NULL
         || conf->certificate_keys->nelts < conf->certificates->nelts)
     {
-        pt_http_ssl_at(cf, &cert[conf->certificate_keys
+        pt_conf_arg_at(cf, &cert[conf->certificate_keys
                                  ? conf->certificate_keys->nelts : 0],
                        &where);
         pt_conf_error(cf, "no \"ssl_certificate_key\" is defined for "
                       "certificate \"%.*s\"",
                       PT_STR_ARG(cert[conf->certificate_keys
                                       ? conf->certificate_keys->nelts
-                                      : 0].name));
+                                      : 0].value));
         return PT_ERROR;
     }
 
@@ -819,10 +764,10 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
 
     passwords = NULL;
 
-    if (conf->password_file.name.len) {
-        pt_http_ssl_at(cf, &conf->password_file, &where);
+    if (conf->password_file.value.len) {
+        pt_conf_arg_at(cf, &conf->password_file, &where);
 
-        if (pt_http_ssl_read_passwords(cf, &conf->password_file.name,
+        if (pt_http_ssl_read_passwords(cf, &conf->password_file.value,
                                        &passwords) != PT_OK)
         {
             return PT_ERROR;
@@ -833,16 +778,16 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
     rc = PT_OK;
 
     for (i = 0; i < conf->certificates->nelts && rc == PT_OK; i++) {
-        pt_http_ssl_at(cf, &cert[i], &where);
+        pt_conf_arg_at(cf, &cert[i], &where);
 
-        rc = pt_ssl_certificate(cf, &conf->ssl, &cert[i].name);
+        rc = pt_ssl_certificate(cf, &conf->ssl, &cert[i].value);
 
         if (rc == PT_OK) {
             /* a mismatch is the key's fault: its line */
-            pt_http_ssl_at(cf, &key[i], &where);
+            pt_conf_arg_at(cf, &key[i], &where);
 
-            rc = pt_ssl_certificate_key(cf, &conf->ssl, &cert[i].name,
-                                        &key[i].name, passwords);
+            rc = pt_ssl_certificate_key(cf, &conf->ssl, &cert[i].value,
+                                        &key[i].value, passwords);
         }
     }
 
@@ -870,7 +815,7 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
 
     if (conf->verify != PT_HTTP_SSL_VERIFY_OFF) {
 
-        if (conf->client_certificate.name.len == 0
+        if (conf->client_certificate.value.len == 0
             && conf->verify != PT_HTTP_SSL_VERIFY_OPTIONAL_NO_CA)
         {
             pt_conf_error(cf, "no \"ssl_client_certificate\" is defined for "
@@ -878,32 +823,32 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
             return PT_ERROR;
         }
 
-        if (conf->client_certificate.name.len) {
-            pt_http_ssl_at(cf, &conf->client_certificate, &where);
+        if (conf->client_certificate.value.len) {
+            pt_conf_arg_at(cf, &conf->client_certificate, &where);
         }
 
         if (pt_ssl_client_certificate(cf, &conf->ssl,
-                                      &conf->client_certificate.name,
+                                      &conf->client_certificate.value,
                                       conf->verify_depth) != PT_OK)
         {
             return PT_ERROR;
         }
 
-        if (conf->crl.name.len) {
-            pt_http_ssl_at(cf, &conf->crl, &where);
+        if (conf->crl.value.len) {
+            pt_conf_arg_at(cf, &conf->crl, &where);
 
-            if (pt_ssl_crl(cf, &conf->ssl, &conf->crl.name) != PT_OK) {
+            if (pt_ssl_crl(cf, &conf->ssl, &conf->crl.value) != PT_OK) {
                 return PT_ERROR;
             }
         }
     }
 
     if (conf->stapling) {
-        if (conf->stapling_file.name.len) {
-            pt_http_ssl_at(cf, &conf->stapling_file, &where);
+        if (conf->stapling_file.value.len) {
+            pt_conf_arg_at(cf, &conf->stapling_file, &where);
 
             if (pt_ssl_stapling_file(cf, &conf->ssl,
-                                     &conf->stapling_file.name) != PT_OK)
+                                     &conf->stapling_file.value) != PT_OK)
             {
                 return PT_ERROR;
             }
@@ -921,9 +866,9 @@ pt_http_ssl_make_context(pt_conf_t *cf, pt_http_ssl_srv_conf_t *conf)
         tk = conf->session_ticket_keys->elts;
 
         for (i = 0; i < conf->session_ticket_keys->nelts; i++) {
-            pt_http_ssl_at(cf, &tk[i], &where);
+            pt_conf_arg_at(cf, &tk[i], &where);
 
-            if (pt_ssl_session_ticket_key(cf, &conf->ssl, &tk[i].name)
+            if (pt_ssl_session_ticket_key(cf, &conf->ssl, &tk[i].value)
                 != PT_OK)
             {
                 return PT_ERROR;
@@ -999,7 +944,7 @@ pt_http_ssl_merge_srv_conf(pt_conf_t *cf, void *parent, void *child)
                             NULL);
     pt_conf_merge_ptr_value(conf->conf_commands, prev->conf_commands, NULL);
 
-    if (conf->password_file.name.data == NULL) {
+    if (conf->password_file.value.data == NULL) {
         conf->password_file = prev->password_file;
     }
 
@@ -1016,11 +961,11 @@ pt_http_ssl_merge_srv_conf(pt_conf_t *cf, void *parent, void *child)
                              PT_HTTP_SSL_VERIFY_OFF);
     pt_conf_merge_value(conf->verify_depth, prev->verify_depth, 1);
 
-    if (conf->client_certificate.name.data == NULL) {
+    if (conf->client_certificate.value.data == NULL) {
         conf->client_certificate = prev->client_certificate;
     }
 
-    if (conf->crl.name.data == NULL) {
+    if (conf->crl.value.data == NULL) {
         conf->crl = prev->crl;
     }
 
@@ -1038,7 +983,7 @@ pt_http_ssl_merge_srv_conf(pt_conf_t *cf, void *parent, void *child)
 
     pt_conf_merge_value(conf->stapling, prev->stapling, 0);
 
-    if (conf->stapling_file.name.data == NULL) {
+    if (conf->stapling_file.value.data == NULL) {
         conf->stapling_file = prev->stapling_file;
     }
 

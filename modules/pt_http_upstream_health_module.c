@@ -332,7 +332,8 @@ pt_http_upstream_hc_tls(pt_conf_t *cf, pt_http_upstream_hc_conf_t *hc,
         return PT_CONF_ERROR;
     }
 
-    if ((scc->certificate.len == 0) != (scc->certificate_key.len == 0)) {
+    if ((scc->certificate.value.len == 0)
+        != (scc->certificate_key.value.len == 0)) {
         pt_conf_error(cf, "\"tls_certificate\" and \"tls_certificate_key\" "
                       "go together");
         return PT_CONF_ERROR;
@@ -415,7 +416,7 @@ pt_http_upstream_health_check(pt_conf_t *cf, pt_command_t *cmd, void *conf)
     /* the defaults of proxy_ssl_* */
     pt_memzero(&scc, sizeof(pt_ssl_client_conf_t));
     scc.protocols = PT_SSL_TLSv1_2 | PT_SSL_TLSv1_3;
-    pt_str_set(&scc.ciphers, "DEFAULT");
+    pt_str_set(&scc.ciphers.value, "DEFAULT");
     scc.verify_depth = 1;
 
     timeout_set = 0;
@@ -544,23 +545,23 @@ pt_http_upstream_health_check(pt_conf_t *cf, pt_command_t *cmd, void *conf)
         if (v->len > 24
             && pt_strncmp(v->data, "tls_trusted_certificate=", 24) == 0)
         {
-            scc.trusted_certificate.data = v->data + 24;
-            scc.trusted_certificate.len = v->len - 24;
+            scc.trusted_certificate.value.data = v->data + 24;
+            scc.trusted_certificate.value.len = v->len - 24;
             verify_param = v;
             continue;
         }
 
         if (v->len > 16 && pt_strncmp(v->data, "tls_certificate=", 16) == 0) {
-            scc.certificate.data = v->data + 16;
-            scc.certificate.len = v->len - 16;
+            scc.certificate.value.data = v->data + 16;
+            scc.certificate.value.len = v->len - 16;
             continue;
         }
 
         if (v->len > 20
             && pt_strncmp(v->data, "tls_certificate_key=", 20) == 0)
         {
-            scc.certificate_key.data = v->data + 20;
-            scc.certificate_key.len = v->len - 20;
+            scc.certificate_key.value.data = v->data + 20;
+            scc.certificate_key.value.len = v->len - 20;
             continue;
         }
 

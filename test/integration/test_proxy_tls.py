@@ -4,6 +4,7 @@ verification, SNI, the verified name, client certificates, session reuse
 and keep-alive over TLS.
 """
 import http.server
+import re
 import socketserver
 import ssl
 import subprocess
@@ -297,6 +298,60 @@ http {
 """ % line)
     assert rc == 1
     assert "[emerg]" in err and message in err, err
+
+
+@pytest.mark.parametrize("settings, message, needle", [
+    ({"http": "proxy_ssl_ciphers NOPE;"},
+     r'SSL_CTX_set_cipher_list\("NOPE"\) failed', "proxy_ssl_ciphers"),
+    ({"location": "proxy_ssl_verify on; "
+                  "proxy_ssl_trusted_certificate {tmp}/none.pem;"},
+     r'cannot load trusted certificates ".*/none.pem"',
+     "proxy_ssl_trusted_certificate"),
+    ({"server": "proxy_ssl_certificate {crt};"},
+     r'no "proxy_ssl_certificate_key" is defined for certificate',
+     "proxy_ssl_certificate"),
+    ({"http": "proxy_ssl_certificate {tmp}/none.crt;",
+      "location": "proxy_ssl_certificate_key {key};"},
+     r'cannot load certificate ".*/none.crt"', "proxy_ssl_certificate"),
+    ({"server": "proxy_ssl_certificate {crt};",
+      "location": "proxy_ssl_certificate_key {tmp}/none.key;"},
+     r'cannot load certificate key ".*/none.key"',
+     "proxy_ssl_certificate_key"),
+])
+def test_upstream_tls_file_errors_name_their_directive(tmp_path, pki,
+                                                       settings, message,
+                                                       needle):
+    """
+    The context is made once the locations are merged, after the whole
+    file is read; its errors still point at the directive, which may be
+    inherited from an outer block.
+    """
+    from conftest import line_of, run_portico, write_config
+    conf = write_config(tmp_path, """
+http {
+    %s
+    server {
+        listen 127.0.0.1:1;
+        %s
+        location / {
+            proxy_pass https://127.0.0.1:2;
+            %s
+        }
+    }
+    server {
+        listen 127.0.0.1:3;
+    }
+}
+""" % (settings.get("http", ""), settings.get("server", ""),
+       settings.get("location", "")),
+        crt=pki["server"][0], key=pki["server"][1])
+    rc, out, err = run_portico(["-t"], conf=conf)
+    assert rc == 1, err
+    line = [x for x in err.splitlines() if "[emerg]" in x]
+    assert len(line) == 1, err
+    assert re.search(message, line[0]), line[0]
+    assert line[0].endswith(" in %s:%d" % (conf, line_of(conf, needle))), \
+        line[0]
 
 
 def test_variables_in_an_https_proxy_pass(portico, pki, backends):
