@@ -38,6 +38,7 @@ static int pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
 static pt_int_t pt_ssl_ticket_keys_create(pt_conf_t *cf, pt_ssl_t *ssl);
 static pt_int_t pt_ssl_ticket_key_find(pt_ssl_t *ssl, u_char *name);
 static pt_int_t pt_ssl_ticket_keys_sync(pt_ssl_t *ssl, pt_log_t *log);
+static int pt_ssl_new_client_session(SSL *ssl_conn, SSL_SESSION *sess);
 static pt_int_t pt_ssl_session_id_context(pt_conf_t *cf, pt_ssl_t *ssl,
     pt_str_t *sess_ctx);
 static int pt_ssl_new_session(SSL *ssl_conn, SSL_SESSION *sess);
@@ -1921,8 +1922,36 @@ pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols)
     /* sessions are kept by the caller, per server */
     SSL_CTX_set_session_cache_mode(ssl->ctx, SSL_SESS_CACHE_CLIENT
                                              | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ssl->ctx, pt_ssl_new_client_session);
 
     return PT_OK;
+}
+
+
+/*
+ * A session the server gave: at the end of a TLS 1.2 handshake, and under
+ * TLS 1.3 with each ticket, which comes after the handshake. The
+ * connection's save_session takes a reference of its own if it keeps it.
+ */
+static int
+pt_ssl_new_client_session(SSL *ssl_conn, SSL_SESSION *sess)
+{
+    pt_connection_t      *c;
+    pt_ssl_connection_t  *sc;
+
+    c = SSL_get_ex_data(ssl_conn, pt_ssl_connection_index);
+
+    if (c == NULL || c->ssl == NULL) {
+        return 0;
+    }
+
+    sc = c->ssl;
+
+    if (sc->save_session && SSL_SESSION_is_resumable(sess)) {
+        sc->save_session(c, sess);
+    }
+
+    return 0;
 }
 
 

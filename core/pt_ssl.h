@@ -38,6 +38,11 @@ typedef struct {
     SSL_CTX                *session_ctx;    /* before SNI: its caches and
                                                ticket keys serve */
     pt_connection_handler_pt  handler;     /* after the handshake */
+    void                  (*save_session)(pt_connection_t *c,
+                                          SSL_SESSION *session);
+                                            /* a client's, for a session
+                                               the server gave: it takes
+                                               a reference to keep it */
     char                   *error;          /* quiet: why the handshake
                                                failed, or NULL */
     unsigned                handshaked:1;

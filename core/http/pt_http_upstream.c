@@ -1594,8 +1594,6 @@ pt_http_upstream_handler(pt_event_t *ev)
 static void
 pt_http_upstream_ssl_handshaked(pt_connection_t *c)
 {
-    pt_uint_t                   i;
-    SSL_SESSION                *session;
     pt_http_request_t          *r;
     pt_http_upstream_t         *u;
     pt_ssl_connection_t        *sc;
@@ -1628,21 +1626,47 @@ pt_http_upstream_ssl_handshaked(pt_connection_t *c)
     c->read->handler = pt_http_upstream_handler;
     c->write->handler = pt_http_upstream_handler;
 
-    if (u->conf->ssl_session_reuse && u->rr_peer) {
-        session = SSL_get1_session(sc->connection);
+    pt_http_upstream_send_request(r, u);
+}
 
-        if (session) {
-            i = u->rr_peer - u->upstream->peers->peer;
 
-            if (u->upstream->ssl_sessions[i]) {
-                SSL_SESSION_free(u->upstream->ssl_sessions[i]);
-            }
+/*
+ * The newest session the server gave is the one the next connection to it
+ * resumes: under TLS 1.3 it comes with a ticket after the handshake, while
+ * the response is read.
+ */
+static void
+pt_http_upstream_ssl_save_session(pt_connection_t *c, SSL_SESSION *session)
+{
+    pt_uint_t                   i;
+    pt_http_request_t          *r;
+    pt_http_upstream_t         *u;
+    pt_http_upstream_cached_t  *item;
 
-            u->upstream->ssl_sessions[i] = session;
-        }
+    item = c->data;
+    r = item->request;
+
+    if (r == NULL) {
+        return;
     }
 
-    pt_http_upstream_send_request(r, u);
+    u = r->upstream;
+
+    if (u == NULL || u->rr_peer == NULL) {
+        return;
+    }
+
+    i = u->rr_peer - u->upstream->peers->peer;
+
+    if (!SSL_SESSION_up_ref(session)) {
+        return;
+    }
+
+    if (u->upstream->ssl_sessions[i]) {
+        SSL_SESSION_free(u->upstream->ssl_sessions[i]);
+    }
+
+    u->upstream->ssl_sessions[i] = session;
 }
 
 
@@ -1672,6 +1696,11 @@ pt_http_upstream_ssl_init(pt_http_request_t *r, pt_http_upstream_t *u,
 
         ((pt_ssl_connection_t *) c->ssl)->handler =
                                            pt_http_upstream_ssl_handshaked;
+
+        if (u->conf->ssl_session_reuse && u->rr_peer) {
+            ((pt_ssl_connection_t *) c->ssl)->save_session =
+                                           pt_http_upstream_ssl_save_session;
+        }
     }
 
     rc = pt_ssl_handshake(c);

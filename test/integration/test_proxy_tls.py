@@ -243,14 +243,19 @@ http {
     assert fetch(server.port, "/without").status == 502
 
 
-def test_session_reuse(portico, pki):
-    # openssl s_server shuts its connections down cleanly, so its own
-    # cache keeps the session; its -www page says "New" or "Reused"
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_session_reuse(portico, pki, version):
+    """
+    openssl s_server shuts its connections down cleanly, so its own cache
+    keeps the session; its -www page says "New" or "Reused". Under TLS 1.3
+    the session comes with a ticket after the handshake.
+    """
     port = free_port()
     proc = subprocess.Popen(
         ["openssl", "s_server", "-accept", str(port), "-cert",
          str(pki["server"][0]), "-key", str(pki["server"][1]), "-www",
-         "-tls1_2", "-quiet"],
+         "-" + version.lower().replace("v", "").replace(".", "_"),
+         "-quiet"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
@@ -264,17 +269,19 @@ http {
         listen 127.0.0.1:{port};
         location / {
             proxy_pass https://127.0.0.1:%d;
-            proxy_ssl_protocols TLSv1.2;
+            proxy_ssl_protocols %s;
         }
     }
 }
-""" % port, process="master_process off;")
+""" % (port, version), process="master_process off;")
 
         first = fetch(server.port, "/")
         second = fetch(server.port, "/")
-        assert b"\nNew, TLSv1.2" in first.body
+        third = fetch(server.port, "/")
+        assert b"\nNew, %s" % version.encode() in first.body
         # no upstream keep-alive: a new connection resumes the session
-        assert b"\nReused, TLSv1.2" in second.body
+        assert b"\nReused, %s" % version.encode() in second.body
+        assert b"\nReused, %s" % version.encode() in third.body
     finally:
         proc.terminate()
         proc.wait(timeout=10)
