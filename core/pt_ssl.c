@@ -20,6 +20,7 @@
 int  pt_ssl_connection_index = -1;
 int  pt_ssl_server_conf_index = -1;
 int  pt_ssl_index = -1;
+static int  pt_ssl_session_ctx_index = -1;
 
 
 static void pt_ssl_error_text(char *buf, size_t size, const char *fmt,
@@ -162,9 +163,11 @@ pt_ssl_init(pt_log_t *log)
     pt_ssl_server_conf_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
                                                         NULL);
     pt_ssl_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    pt_ssl_session_ctx_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL,
+                                                            NULL, NULL);
 
     if (pt_ssl_connection_index == -1 || pt_ssl_server_conf_index == -1
-        || pt_ssl_index == -1)
+        || pt_ssl_index == -1 || pt_ssl_session_ctx_index == -1)
     {
         pt_ssl_error(PT_LOG_ALERT, log, 0, "SSL ex data index failed");
         return PT_ERROR;
@@ -209,10 +212,16 @@ pt_ssl_create(pt_ssl_t *ssl, pt_uint_t protocols, void *data)
     SSL_CTX_set_min_proto_version(ssl->ctx, min);
     SSL_CTX_set_max_proto_version(ssl->ctx, max);
 
+    /*
+     * Most clients close without close_notify. OpenSSL 3 takes that for an
+     * error and drops the session from the caches, so that it could not
+     * be resumed; HTTP's own framing tells whether a message is whole.
+     */
     SSL_CTX_set_options(ssl->ctx, SSL_OP_NO_COMPRESSION
                                   | SSL_OP_NO_RENEGOTIATION
                                   | SSL_OP_SINGLE_DH_USE
-                                  | SSL_OP_SINGLE_ECDH_USE);
+                                  | SSL_OP_SINGLE_ECDH_USE
+                                  | SSL_OP_IGNORE_UNEXPECTED_EOF);
 
     /* idle connections keep no record buffers */
     SSL_CTX_set_mode(ssl->ctx, SSL_MODE_RELEASE_BUFFERS
@@ -1912,8 +1921,10 @@ pt_ssl_create_client(pt_ssl_t *ssl, pt_uint_t protocols)
     SSL_CTX_set_min_proto_version(ssl->ctx, min);
     SSL_CTX_set_max_proto_version(ssl->ctx, max);
 
+    /* servers too close without close_notify: see pt_ssl_create() */
     SSL_CTX_set_options(ssl->ctx, SSL_OP_NO_COMPRESSION
-                                  | SSL_OP_NO_RENEGOTIATION);
+                                  | SSL_OP_NO_RENEGOTIATION
+                                  | SSL_OP_IGNORE_UNEXPECTED_EOF);
 
     SSL_CTX_set_mode(ssl->ctx, SSL_MODE_RELEASE_BUFFERS
                                | SSL_MODE_ENABLE_PARTIAL_WRITE
@@ -1946,6 +1957,13 @@ pt_ssl_new_client_session(SSL *ssl_conn, SSL_SESSION *sess)
     }
 
     sc = c->ssl;
+
+    /* the context it was made in: see pt_ssl_create_client_connection() */
+    if (SSL_SESSION_set_ex_data(sess, pt_ssl_session_ctx_index,
+                                SSL_get_SSL_CTX(ssl_conn)) != 1)
+    {
+        return 0;
+    }
 
     if (sc->save_session && SSL_SESSION_is_resumable(sess)) {
         sc->save_session(c, sess);
@@ -2082,7 +2100,8 @@ done:
 /*
  * The client side of a connection to an upstream: name goes in SNI (when
  * server_name is set) and is the name the certificate must carry (when
- * the context verifies); session resumes an earlier session.
+ * the context verifies); session resumes an earlier session made in the
+ * same context.
  */
 pt_int_t
 pt_ssl_create_client_connection(pt_ssl_t *ssl, pt_connection_t *c,
@@ -2141,7 +2160,16 @@ pt_ssl_create_client_connection(pt_ssl_t *ssl, pt_connection_t *c,
         }
     }
 
-    if (session && SSL_set_session(sc->connection, session) != 1) {
+    /*
+     * A session resumes only in the context that made it: one made with
+     * another location's client certificate, trust or protocols would
+     * carry that identity and those checks over to this one.
+     */
+    if (session
+        && SSL_SESSION_get_ex_data(session, pt_ssl_session_ctx_index)
+           == ssl->ctx
+        && SSL_set_session(sc->connection, session) != 1)
+    {
         pt_ssl_error(PT_LOG_ERR, c->log, 0, "SSL_set_session() failed");
         return PT_ERROR;
     }

@@ -348,15 +348,6 @@ pt_http_upstream_hc_tls(pt_conf_t *cf, pt_http_upstream_hc_conf_t *hc,
         return PT_CONF_ERROR;
     }
 
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-    /*
-     * Many servers close without close_notify. OpenSSL takes that for an
-     * error, which spoils the session that was to be resumed next time;
-     * as over plain HTTP, the answer's own framing tells whether it is
-     * complete.
-     */
-    SSL_CTX_set_options(hc->ssl->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-#endif
 
     return PT_CONF_OK;
 }

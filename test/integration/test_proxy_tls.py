@@ -217,6 +217,11 @@ http {
 
 
 def test_client_certificate_to_upstream(portico, pki, backends):
+    """
+    Both locations reach the same server; /without must not resume the
+    session /with made with its certificate, which the server would take
+    for that client's.
+    """
     b = backends(*pki["server"], client_ca=pki["ca"][0])
     server = portico.start("""
 http {
@@ -241,6 +246,8 @@ http {
                == "portico-client" for p in b.peers)
 
     assert fetch(server.port, "/without").status == 502
+    resp = fetch(server.port, "/with")
+    assert resp.status == 200 and b"reused=True" in resp.body, resp.body
 
 
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])

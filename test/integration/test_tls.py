@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -767,6 +768,31 @@ def test_shared_cache_survives_a_reload(portico, pki):
     again = fetch(server.port, ctx, session=first.session)
     assert again.body != first.body
     assert again.reused
+
+
+@pytest.mark.parametrize("tickets", ["off", "on"])
+def test_sessions_of_clients_that_close_without_close_notify(portico, pki,
+                                                             tickets):
+    """
+    Most clients end a kept-alive connection with a bare FIN. That is no
+    error: the session stays in the cache (or its ticket valid) and
+    resumes, and nothing is logged about it.
+    """
+    server = start(portico, pki, http(server_block(body="x", extra=(
+        "        ssl_session_tickets %s;\n"
+        "        ssl_session_cache shared:EOF:1m;\n" % tickets))))
+    ctx = client_ctx(pki, ssl.TLSVersion.TLSv1_2)
+
+    c = TLSClient(server.port, ctx)
+    assert c.request(get("/")).status == 200
+    session = c.sock.session
+    c.sock.shutdown(socket.SHUT_WR)     # a FIN, no close_notify before it
+    data, closed = recv_until_close(c.sock, timeout=IO_TIMEOUT)
+    c.close()
+    assert closed
+
+    assert fetch(server.port, ctx, session=session).reused
+    assert "unexpected eof" not in server.error_log().lower()
 
 
 def write_ticket_key(path, size=80):
