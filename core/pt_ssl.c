@@ -767,7 +767,12 @@ pt_ssl_ticket_key_callback(SSL *ssl_conn, unsigned char *name,
         return -1;
     }
 
-    return (i == 0) ? 1 : 2;
+    /*
+     * A new ticket: under the first key when this one is older, and
+     * always under TLS 1.3, where a client uses a ticket once and
+     * without a new one would make a full handshake next time.
+     */
+    return (i == 0 && SSL_version(ssl_conn) != TLS1_3_VERSION) ? 1 : 2;
 }
 
 

@@ -882,6 +882,28 @@ def test_generated_ticket_keys_of_a_shared_cache_survive_a_reload(
     assert again.reused
 
 
+@pytest.mark.parametrize("keys", ["files", "zone"])
+def test_tls13_resumption_gives_a_new_ticket(portico, pki, tmp_path, keys):
+    """
+    A TLS 1.3 client uses a ticket once: each resumption must bring a new
+    one, or every other connection is a full handshake.
+    """
+    key = tmp_path / "ticket.key"
+    write_ticket_key(key)
+    extra = ("        ssl_session_ticket_key {key};\n" if keys == "files"
+             else "        ssl_session_cache shared:NEW:1m;\n")
+    server = start(portico, pki, http(server_block(body="x", extra=extra)),
+                   values={"key": key})
+    ctx = client_ctx(pki, ssl.TLSVersion.TLSv1_3)
+
+    session = fetch(server.port, ctx).session
+    for i in range(3):
+        f = fetch(server.port, ctx, session=session)
+        assert f.reused, i
+        assert f.session.id != session.id, "no new ticket at round %d" % i
+        session = f.session
+
+
 def ticket_key_name(port, path, sess_in=None):
     """
     A TLS 1.2 connection by "openssl s_client", its session saved to path:
