@@ -151,6 +151,8 @@ static void pt_http_upstream_hc_start(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_handler(pt_event_t *ev);
 static void pt_http_upstream_hc_connected(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_ssl_handshaked(pt_connection_t *c);
+static void pt_http_upstream_hc_save_session(pt_connection_t *c,
+    SSL_SESSION *session);
 static void pt_http_upstream_hc_send(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_read(pt_http_upstream_hc_peer_t *p);
 static void pt_http_upstream_hc_finish(pt_http_upstream_hc_peer_t *p,
@@ -333,7 +335,8 @@ pt_http_upstream_hc_tls(pt_conf_t *cf, pt_http_upstream_hc_conf_t *hc,
     }
 
     if ((scc->certificate.value.len == 0)
-        != (scc->certificate_key.value.len == 0)) {
+        != (scc->certificate_key.value.len == 0))
+    {
         pt_conf_error(cf, "\"tls_certificate\" and \"tls_certificate_key\" "
                       "go together");
         return PT_CONF_ERROR;
@@ -347,7 +350,6 @@ pt_http_upstream_hc_tls(pt_conf_t *cf, pt_http_upstream_hc_conf_t *hc,
     if (pt_ssl_client_context(cf, hc->ssl, scc) != PT_OK) {
         return PT_CONF_ERROR;
     }
-
 
     return PT_CONF_OK;
 }
@@ -1412,6 +1414,7 @@ pt_http_upstream_hc_connected(pt_http_upstream_hc_peer_t *p)
     sc = c->ssl;
     sc->quiet = 1;
     sc->handler = pt_http_upstream_hc_ssl_handshaked;
+    sc->save_session = pt_http_upstream_hc_save_session;
 
     /*
      * The handshake's event handlers do not look at c->close: until it is
@@ -1427,6 +1430,26 @@ pt_http_upstream_hc_connected(pt_http_upstream_hc_peer_t *p)
     }
 
     pt_http_upstream_hc_ssl_handshaked(c);
+}
+
+
+/* The newest session the server gave: under TLS 1.3, after the handshake. */
+static void
+pt_http_upstream_hc_save_session(pt_connection_t *c, SSL_SESSION *session)
+{
+    pt_http_upstream_hc_peer_t  *p;
+
+    p = c->data;
+
+    if (!SSL_SESSION_up_ref(session)) {
+        return;
+    }
+
+    if (p->session) {
+        SSL_SESSION_free(p->session);
+    }
+
+    p->session = session;
 }
 
 
@@ -2061,8 +2084,6 @@ pt_http_upstream_hc_finish(pt_http_upstream_hc_peer_t *p, pt_uint_t result,
 {
     u_char                       text[PT_MAX_CONF_ERRSTR];
     pt_uint_t                    status;
-    SSL_SESSION                 *session;
-    pt_ssl_connection_t         *sc;
     pt_http_upstream_hc_test_t  *t;
 
     status = p->status_n;
@@ -2084,26 +2105,6 @@ pt_http_upstream_hc_finish(pt_http_upstream_hc_peer_t *p, pt_uint_t result,
     } else if (reason) {
         (void) snprintf((char *) text, sizeof(text), "%s", reason);
         reason = (char *) text;
-    }
-
-    /*
-     * The session to resume next time, once the answer is read: TLS 1.3
-     * tickets come after the handshake.
-     */
-    sc = p->connection ? p->connection->ssl : NULL;
-
-    if (sc && sc->handshaked && result != PT_HTTP_UPSTREAM_HC_ABORTED) {
-        session = SSL_get1_session(sc->connection);
-
-        if (session && SSL_SESSION_is_resumable(session)) {
-            if (p->session) {
-                SSL_SESSION_free(p->session);
-            }
-            p->session = session;
-
-        } else if (session) {
-            SSL_SESSION_free(session);
-        }
     }
 
     pt_http_upstream_hc_close(p);
