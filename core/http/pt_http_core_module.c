@@ -247,6 +247,13 @@ static pt_command_t  pt_http_core_commands[] = {
       0,
       NULL },
 
+    { pt_string("recursive_error_pages"),
+      PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
+      pt_conf_set_flag_slot,
+      PT_HTTP_LOC_CONF_OFFSET,
+      offsetof(pt_http_core_loc_conf_t, recursive_error_pages),
+      NULL },
+
     { pt_string("tcp_nopush"),
       PT_HTTP_MAIN_CONF | PT_HTTP_SRV_CONF | PT_HTTP_LOC_CONF | PT_CONF_FLAG,
       pt_conf_set_flag_slot,
@@ -846,6 +853,18 @@ pt_http_named_location(pt_http_request_t *r, pt_str_t *name)
     pt_http_core_loc_conf_t  **clcfp, *clcf;
     pt_http_core_main_conf_t  *cmcf;
 
+    r->uri_changes--;
+
+    if (r->uri_changes == 0) {
+        pt_log_error(PT_LOG_ERR, r->connection->log, 0,
+                     "rewrite or internal redirection cycle "
+                     "while redirecting to named location \"%.*s\"",
+                     PT_STR_ARG(*name));
+        r->error_page = 1;      /* no error page would help now */
+        pt_http_finalize_request(r, PT_HTTP_INTERNAL_SERVER_ERROR);
+        return PT_DONE;
+    }
+
     cscf = pt_http_get_module_srv_conf(r, pt_http_core_module);
     clcf = cscf->ctx->loc_conf[pt_http_core_module.ctx_index];
 
@@ -1054,6 +1073,7 @@ pt_http_core_create_loc_conf(pt_conf_t *cf)
     clcf->tcp_nopush = PT_CONF_UNSET;
     clcf->sendfile = PT_CONF_UNSET;
     clcf->error_pages = PT_CONF_UNSET_PTR;
+    clcf->recursive_error_pages = PT_CONF_UNSET;
     clcf->resolver = PT_CONF_UNSET_PTR;
     clcf->resolver_timeout = PT_CONF_UNSET_MSEC;
 
@@ -1113,6 +1133,8 @@ pt_http_core_merge_loc_conf(pt_conf_t *cf, void *parent, void *child)
     pt_conf_merge_value(conf->tcp_nopush, prev->tcp_nopush, 0);
     pt_conf_merge_value(conf->sendfile, prev->sendfile, 0);
     pt_conf_merge_ptr_value(conf->error_pages, prev->error_pages, NULL);
+    pt_conf_merge_value(conf->recursive_error_pages,
+                        prev->recursive_error_pages, 0);
     pt_conf_merge_ptr_value(conf->resolver, prev->resolver, NULL);
     pt_conf_merge_msec_value(conf->resolver_timeout, prev->resolver_timeout,
                              PT_RESOLVER_TIMEOUT);

@@ -200,6 +200,7 @@ struct pt_http_core_loc_conf_s {
     pt_flag_t                 sendfile;
 
     pt_array_t               *error_pages;  /* of pt_http_err_page_t */
+    pt_flag_t                 recursive_error_pages;
 
     pt_resolver_t            *resolver;     /* pt_http_core_get_resolver() */
     pt_msec_t                 resolver_timeout;

@@ -146,7 +146,13 @@ pt_http_special_response_handler(pt_http_request_t *r, pt_int_t error)
 
     clcf = pt_http_get_module_loc_conf(r, pt_http_core_module);
 
-    if (!r->error_page && clcf->error_pages && r->uri_changes > 1) {
+    /*
+     * One error page per request, unless recursive_error_pages lets the
+     * page's own errors have theirs; the count of URI changes ends a loop.
+     */
+    if ((!r->error_page || clcf->recursive_error_pages)
+        && clcf->error_pages && r->uri_changes != 0)
+    {
         pt_uint_t            i;
         pt_http_err_page_t  *err;
 

@@ -332,6 +332,77 @@ def test_page_of_another_status_that_fails(portico, portico_version):
     assert resp.body == builtin_page("403 Forbidden", portico_version)
 
 
+def test_recursive_error_pages(portico, portico_version):
+    """
+    recursive_error_pages on: the page's own error has its page too; off
+    (the default, here in another server) is the test above.
+    """
+    server = portico.start(one_server("""
+        recursive_error_pages on;
+        error_page 404 /a;
+        error_page 403 /b;
+        location / {
+            return 404;
+        }
+        location /a {
+            return 403;
+        }
+        location /b {
+            return 200 "b $uri\\n";
+        }
+        location /off/ {
+            recursive_error_pages off;
+            error_page 404 /a;
+            error_page 403 /b;
+            return 404;
+        }
+"""))
+    c = Client(server.port)
+    check_page(c.request(get("/x")), 403, b"b /b\n")
+    # off in the location that failed first: the page's own error is
+    # judged where it happens, in /a, where it is on
+    check_page(c.request(get("/off/x")), 403, b"b /b\n")
+    c.close()
+
+
+@pytest.mark.parametrize("target", ["/loop", "@loop"])
+def test_recursive_error_pages_loop_ends(portico, portico_version, target):
+    """A page that fails into itself: the cycle is cut with a 500."""
+    server = portico.start(one_server("""
+        recursive_error_pages on;
+        error_page 404 %s;
+        location / {
+            return 404;
+        }
+        location /loop {
+            return 404;
+        }
+        location @loop {
+            return 404;
+        }
+""" % target))
+    c = Client(server.port)
+    resp = c.request(get("/x"))
+    assert resp.status == 500
+    assert resp.body == builtin_page("500 Internal Server Error",
+                                     portico_version)
+    server.wait_log(r"\[error\] .*rewrite or internal redirection cycle")
+    # the worker is fine, and so is the connection's next request
+    assert Client(server.port).request(get("/x")).status == 500
+    c.close()
+
+
+def test_recursive_error_pages_bad_value(tmp_path):
+    from conftest import line_of, run_portico, write_config
+    conf = write_config(tmp_path, one_server(
+        "        recursive_error_pages maybe;\n").replace("{port}", "1"))
+    rc, out, err = run_portico(["-t"], conf=conf)
+    assert rc == 1, err
+    assert ("[emerg] invalid value \"maybe\" in \"recursive_error_pages\" "
+            "directive, it must be \"on\" or \"off\" in %s:%d"
+            % (conf, line_of(conf, "recursive_error_pages"))) in err, err
+
+
 # ---------------------------------------------------------------------------
 # errors before the body
 
